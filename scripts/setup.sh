@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what a fresh machine lacks (the Rust toolchain and python3 are assumed):
+# a project venv with PyPI torch==2.11.0, the libtorch that tch 0.24.0 expects.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TORCH_VERSION=2.11.0
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+have=$(.venv/bin/python -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null || true)
+if [ "$have" != "$TORCH_VERSION" ]; then
+  echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.6 GB, a few minutes)" >&2
+  .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+fi

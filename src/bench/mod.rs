@@ -1,0 +1,1 @@
+//! Synthetic generator and throughput harnesses (being written).

@@ -1,0 +1,8 @@
+//! `linkcast bench` (being written).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_a: Args) -> anyhow::Result<()> {
+    anyhow::bail!("not yet implemented")
+}

@@ -1,0 +1,75 @@
+//! Subcommands, one file each. Each turns raw flags into a validated configuration,
+//! calls the library, and reports (human text on stderr/stdout, JSON with `--json`).
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod doctor;
+pub mod generate;
+pub mod ingest;
+pub mod stats;
+pub mod verify;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "linkcast",
+    version,
+    about = "Link prediction on continuous-time dynamic graphs",
+    after_help = "Examples:\n  linkcast ingest datasets/collegemsg/CollegeMsg.txt.gz -o runs/collegemsg\n  linkcast stats runs/collegemsg\n  linkcast doctor"
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); or set RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse edge-list files into a graph directory (events + temporal adjacency).
+    Ingest(ingest::Args),
+    /// Statistics of a graph directory: sizes, degrees, components, split surprise.
+    Stats(stats::Args),
+    /// Check every array of a graph directory against its checksum.
+    Verify(verify::Args),
+    /// Stream a seeded synthetic temporal graph (power-law endpoints) to CSV or Parquet.
+    Generate(generate::Args),
+    /// Throughput benchmarks, printed as JSON.
+    Bench(bench::Args),
+    /// libtorch version, CUDA, devices, threads, and where libtorch was loaded from.
+    Doctor(doctor::Args),
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Ingest(a) => ingest::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Doctor(a) => doctor::run(a),
+    }
+}
+
+pub fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Whether to draw progress bars: not with --quiet and only on a terminal.
+pub fn show_progress(quiet: bool) -> bool {
+    use std::io::IsTerminal;
+    !quiet && std::io::stderr().is_terminal()
+}

@@ -1,0 +1,8 @@
+//! `linkcast verify` (being written).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_a: Args) -> anyhow::Result<()> {
+    anyhow::bail!("not yet implemented")
+}

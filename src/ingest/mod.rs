@@ -1,0 +1,1 @@
+//! Ingest: readers per format, id mapping, validation (being written).

@@ -1,0 +1,12 @@
+//! linkcast: link prediction on continuous-time dynamic graphs.
+//!
+//! Data moves one way: [`ingest`] (parse, validate, map ids, sort by time) ->
+//! [`store`] (columnar events + temporal adjacency shards, memory-mapped) ->
+//! sample -> model -> train -> eval -> serve. [`bench`] holds the synthetic
+//! generator and throughput harnesses. Everything except the model code
+//! (behind the default `torch` feature) builds without libtorch.
+
+pub mod bench;
+pub mod ingest;
+pub mod store;
+pub mod util;

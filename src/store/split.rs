@@ -1,0 +1,1 @@
+//! Chronological train/val/test split by timestamp quantile (being written).

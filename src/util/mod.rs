@@ -1,0 +1,4 @@
+//! Small shared helpers: atomic output, peak memory, progress bars.
+
+pub mod atomic;
+pub mod mem;
