@@ -1,7 +1,9 @@
-//! Public API of the store (contract shared by ingest, stats, bench and later the
-//! sampler). Bodies are filled in by the store implementation.
-
-use std::path::Path;
+//! Value types of the store API, shared by ingest, stats, bench and the sampler:
+//! what ingest hands over ([`GraphData`]), how to write it ([`WriteOptions`],
+//! [`WriteReport`]), and the borrowed views queries return ([`EventCols`],
+//! [`AdjList`], [`Neighbors`]; their query methods live in `adj.rs`).
+//!
+//! Time convention: `f64` times; "before t" is the half-open `(-inf, t)`.
 
 use serde::{Deserialize, Serialize};
 
