@@ -1,0 +1,87 @@
+//! What an ingest did: [`IngestReport`] (serialised into the graph's
+//! `meta.json` provenance and printed by `linkcast ingest --json`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::options::Format;
+
+/// How many bad-row messages the report keeps (per file and overall).
+pub const MAX_EXAMPLES: usize = 5;
+
+/// Which columns a file's src, dst, time and features came from (header names, or
+/// `colN` for 0-based field N).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColumnsReport {
+    pub src: String,
+    pub dst: String,
+    pub time: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileReport {
+    /// As given (`<stdin>` for `-`).
+    pub path: String,
+    /// The format used (never `auto`).
+    pub format: Format,
+    pub gzip: bool,
+    pub header: bool,
+    pub columns: ColumnsReport,
+    /// Data rows seen (not counting header, comment and blank lines).
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    pub rows_skipped: u64,
+    /// Bytes read from the file (compressed size for gzip).
+    pub bytes_read: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeFeaturesReport {
+    pub path: String,
+    pub dim: usize,
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    pub rows_skipped: u64,
+    pub skipped_examples: Vec<String>,
+    /// Graph nodes with no row in the file (their features are zeros).
+    pub nodes_without_row: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub files: Vec<FileReport>,
+    pub rows_read: u64,
+    pub rows_kept: u64,
+    pub rows_skipped: u64,
+    /// The first few bad rows, as `FILE:LINE:COLUMN: message`.
+    pub skipped_examples: Vec<String>,
+    /// The fewest rows that had to move to sort the input by time (input length minus its
+    /// longest non-decreasing run of times; see `EventLog::stable_sort_by_time`).
+    pub out_of_order_rows: u64,
+    /// Places where time ran backwards between adjacent rows (a file with one
+    /// misplaced block has few descents but possibly many out-of-order rows).
+    pub time_descents: u64,
+    pub events: u64,
+    pub nodes: u32,
+    /// `int` when every external id is an integer, else `str`.
+    pub id_kind: String,
+    pub bipartite: bool,
+    pub n_src: Option<u32>,
+    pub n_dst: Option<u32>,
+    pub directed: bool,
+    pub feature_dim: usize,
+    pub feature_names: Vec<String>,
+    pub time_min: Option<f64>,
+    pub time_max: Option<f64>,
+    pub node_features: Option<NodeFeaturesReport>,
+    /// Bytes read from all input files (compressed sizes for gzip).
+    pub bytes_read: u64,
+    /// Reading, decompressing, parsing and id mapping.
+    pub parse_seconds: f64,
+    /// The stable time sort.
+    pub sort_seconds: f64,
+    pub total_seconds: f64,
+    /// Rows read per second over `total_seconds`.
+    pub rows_per_second: f64,
+}
