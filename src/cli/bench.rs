@@ -1,8 +1,159 @@
-//! `linkcast bench` (being written).
+//! `linkcast bench <harness>`: throughput benchmarks, each printing one JSON object
+//! on stdout (progress and logs go to stderr). Harnesses: `ingest` (parse, build
+//! shards, write); later issues add `sample` and `scale`. The measuring code
+//! lives in `linkcast::bench`; this file only turns flags into its configuration.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use linkcast::bench::generate::GenSpec;
+use linkcast::bench::ingest::{BenchInput, IngestBench, run_ingest_bench};
+use linkcast::ingest::{BadRowPolicy, ColumnRef, FeatureSpec, Format, IngestOptions};
+use linkcast::store::WriteOptions;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  linkcast bench ingest datasets/collegemsg/CollegeMsg.txt.gz
+  linkcast bench ingest --generate 10000000
+  linkcast bench ingest --generate 1000000 --gen-features 4 --out-dir runs/bench-graph")]
+pub struct Args {
+    #[command(subcommand)]
+    pub harness: Harness,
+}
 
-pub fn run(_a: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not yet implemented")
+#[derive(Debug, clap::Subcommand)]
+pub enum Harness {
+    /// Ingest throughput: rows/s for parsing and for building shards, bytes on disk, peak RSS.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench ingest ../shared/datasets/email-eu-core-temporal/email-Eu-core-temporal.txt.gz
+  linkcast bench ingest --generate 10000000
+  linkcast bench ingest data.csv --features rating --shard-nodes 65536")]
+pub struct IngestArgs {
+    /// Edge-list file to ingest (any format `linkcast ingest` reads).
+    #[arg(required_unless_present = "generate", conflicts_with = "generate")]
+    pub file: Option<PathBuf>,
+    /// Instead of FILE: generate a CSV with this many events first (not timed).
+    #[arg(long, value_name = "N_EVENTS")]
+    pub generate: Option<u64>,
+    /// Nodes of the generated graph (default: events / 10).
+    #[arg(long, requires = "generate")]
+    pub gen_nodes: Option<u32>,
+    /// Feature columns of the generated graph.
+    #[arg(long, requires = "generate", default_value_t = 0)]
+    pub gen_features: usize,
+    #[arg(long, requires = "generate", default_value_t = 1)]
+    pub gen_seed: u64,
+    /// Zipf exponent of the generated endpoints.
+    #[arg(long, requires = "generate", default_value_t = GenSpec::default().zipf)]
+    pub gen_zipf: f64,
+    /// Bursty generated times (see `linkcast generate --bursty`).
+    #[arg(long, requires = "generate")]
+    pub gen_bursty: bool,
+    /// Keep the graph in DIR (default: a temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Replace an existing --out-dir.
+    #[arg(long)]
+    pub force: bool,
+    /// Nodes per adjacency shard.
+    #[arg(long, default_value_t = WriteOptions::default().shard_nodes)]
+    pub shard_nodes: u32,
+    #[command(flatten)]
+    pub read: ReadFlags,
+}
+
+/// The ingest flags that change what is parsed (same meaning as in `linkcast ingest --help`).
+#[derive(Debug, clap::Args)]
+pub struct ReadFlags {
+    /// Input format.
+    #[arg(long, default_value = "auto",
+          value_parser = PossibleValuesParser::new(Format::NAMES).map(|s| s.parse::<Format>().unwrap_or_default()))]
+    pub format: Format,
+    /// Source id column: header name or 0-based index.
+    #[arg(long, value_name = "COL")]
+    pub src: Option<ColumnRef>,
+    /// Destination id column.
+    #[arg(long, value_name = "COL")]
+    pub dst: Option<ColumnRef>,
+    /// Time column.
+    #[arg(long, value_name = "COL")]
+    pub time: Option<ColumnRef>,
+    /// Edge-feature columns: `a,b,c`, `3..7`, `f1..f9`, `4..` or `none` (generated input:
+    /// every f* column).
+    #[arg(long, value_name = "COLS")]
+    pub features: Option<FeatureSpec>,
+    /// A weight column, stored as the last edge feature.
+    #[arg(long, value_name = "COL")]
+    pub weight: Option<ColumnRef>,
+    /// The first row is data: no header detection.
+    #[arg(long, conflicts_with = "header")]
+    pub no_header: bool,
+    /// The first non-comment row is a header.
+    #[arg(long)]
+    pub header: bool,
+    /// Separate id spaces for sources and destinations.
+    #[arg(long)]
+    pub bipartite: bool,
+    /// Store only the source's adjacency.
+    #[arg(long)]
+    pub directed: bool,
+    /// What to do with a bad row.
+    #[arg(long, default_value = "error",
+          value_parser = PossibleValuesParser::new(["error", "skip"]).map(|s| s.parse::<BadRowPolicy>().unwrap_or_default()))]
+    pub on_bad_row: BadRowPolicy,
+}
+
+impl ReadFlags {
+    fn options(&self) -> IngestOptions {
+        IngestOptions {
+            format: self.format,
+            src: self.src.clone(),
+            dst: self.dst.clone(),
+            time: self.time.clone(),
+            features: self.features.clone(),
+            weight: self.weight.clone(),
+            no_header: self.no_header,
+            header: self.header,
+            bipartite: self.bipartite,
+            directed: self.directed,
+            on_bad_row: self.on_bad_row,
+            ..IngestOptions::default()
+        }
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    match a.harness {
+        Harness::Ingest(i) => run_ingest(i),
+    }
+}
+
+fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let input = match (a.file, a.generate) {
+        (_, Some(events)) => BenchInput::Generate(GenSpec {
+            nodes: a.gen_nodes.unwrap_or_else(|| (events / 10).clamp(2, u64::from(u32::MAX)) as u32),
+            events,
+            seed: a.gen_seed,
+            zipf: a.gen_zipf,
+            features: a.gen_features,
+            bursty: a.gen_bursty,
+        }),
+        (Some(f), None) => BenchInput::File(f),
+        (None, None) => anyhow::bail!("give a FILE or --generate N_EVENTS"),
+    };
+    let bench = IngestBench {
+        input,
+        options: a.read.options(),
+        write: WriteOptions { shard_nodes: a.shard_nodes, replace: a.force },
+        out_dir: a.out_dir,
+    };
+    let report = run_ingest_bench(&bench).context("bench ingest failed")?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

@@ -19,10 +19,7 @@ impl TempDir {
         };
         fs::create_dir_all(&parent)?;
         let name = target.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)?
-            .keep();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent)?.keep();
         Ok(Self { tmp: Some(tmp), target: target.to_path_buf() })
     }
 

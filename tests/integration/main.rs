@@ -1,1 +1,4 @@
 mod cli;
+mod generate;
+mod ingest;
+mod stats;
