@@ -136,7 +136,7 @@ impl Permutation {
     fn new(n: u64, seed: u64) -> Self {
         let bits = (64 - (n.max(2) - 1).leading_zeros()).max(2);
         let half_bits = bits.div_ceil(2);
-        let mut s = seed ^ 0x5eed_0f_9e2a_11ce;
+        let mut s = seed ^ 0x5eed_0f9e_2a11_ce00;
         let keys = [0; 4].map(|_| {
             s = splitmix64(s);
             s
@@ -353,7 +353,7 @@ fn push_fixed4(out: &mut Vec<u8>, k: i32) {
     if frac != 0 {
         out.push(b'.');
         let mut digits = 4;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

@@ -31,7 +31,7 @@ pub enum BenchError {
     Ingest {
         file: String,
         #[source]
-        source: IngestError,
+        source: Box<IngestError>,
     },
     #[error("writing the graph")]
     Store(#[from] StoreError),
@@ -140,16 +140,15 @@ pub fn run_ingest_bench(b: &IngestBench) -> Result<IngestBenchReport, BenchError
         && spec.features > 0
     {
         // The generated header is `src,dst,t,f0..`: take every feature column.
-        options.features = Some(
-            format!("f0..f{}", spec.features - 1)
-                .parse()
-                .map_err(|source| BenchError::Ingest { file: file.display().to_string(), source })?,
-        );
+        options.features = Some(format!("f0..f{}", spec.features - 1).parse().map_err(|source| {
+            BenchError::Ingest { file: file.display().to_string(), source: Box::new(source) }
+        })?);
     }
 
     let t = Instant::now();
-    let ingested = ingest_files(std::slice::from_ref(&file), &options)
-        .map_err(|source| BenchError::Ingest { file: file.display().to_string(), source })?;
+    let ingested = ingest_files(std::slice::from_ref(&file), &options).map_err(|source| {
+        BenchError::Ingest { file: file.display().to_string(), source: Box::new(source) }
+    })?;
     let parse_seconds = t.elapsed().as_secs_f64();
     let data = ingested.data;
     let events = data.events.len() as u64;

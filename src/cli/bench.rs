@@ -6,11 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use linkcast::bench::generate::GenSpec;
 use linkcast::bench::ingest::{BenchInput, IngestBench, run_ingest_bench};
-use linkcast::ingest::{BadRowPolicy, ColumnRef, FeatureSpec, Format, IngestOptions};
 use linkcast::store::WriteOptions;
 
 #[derive(Debug, clap::Args)]
@@ -65,67 +63,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = WriteOptions::default().shard_nodes)]
     pub shard_nodes: u32,
     #[command(flatten)]
-    pub read: ReadFlags,
-}
-
-/// The ingest flags that change what is parsed (same meaning as in `linkcast ingest --help`).
-#[derive(Debug, clap::Args)]
-pub struct ReadFlags {
-    /// Input format.
-    #[arg(long, default_value = "auto",
-          value_parser = PossibleValuesParser::new(Format::NAMES).map(|s| s.parse::<Format>().unwrap_or_default()))]
-    pub format: Format,
-    /// Source id column: header name or 0-based index.
-    #[arg(long, value_name = "COL")]
-    pub src: Option<ColumnRef>,
-    /// Destination id column.
-    #[arg(long, value_name = "COL")]
-    pub dst: Option<ColumnRef>,
-    /// Time column.
-    #[arg(long, value_name = "COL")]
-    pub time: Option<ColumnRef>,
-    /// Edge-feature columns: `a,b,c`, `3..7`, `f1..f9`, `4..` or `none` (generated input:
-    /// every f* column).
-    #[arg(long, value_name = "COLS")]
-    pub features: Option<FeatureSpec>,
-    /// A weight column, stored as the last edge feature.
-    #[arg(long, value_name = "COL")]
-    pub weight: Option<ColumnRef>,
-    /// The first row is data: no header detection.
-    #[arg(long, conflicts_with = "header")]
-    pub no_header: bool,
-    /// The first non-comment row is a header.
-    #[arg(long)]
-    pub header: bool,
-    /// Separate id spaces for sources and destinations.
-    #[arg(long)]
-    pub bipartite: bool,
-    /// Store only the source's adjacency.
-    #[arg(long)]
-    pub directed: bool,
-    /// What to do with a bad row.
-    #[arg(long, default_value = "error",
-          value_parser = PossibleValuesParser::new(["error", "skip"]).map(|s| s.parse::<BadRowPolicy>().unwrap_or_default()))]
-    pub on_bad_row: BadRowPolicy,
-}
-
-impl ReadFlags {
-    fn options(&self) -> IngestOptions {
-        IngestOptions {
-            format: self.format,
-            src: self.src.clone(),
-            dst: self.dst.clone(),
-            time: self.time.clone(),
-            features: self.features.clone(),
-            weight: self.weight.clone(),
-            no_header: self.no_header,
-            header: self.header,
-            bipartite: self.bipartite,
-            directed: self.directed,
-            on_bad_row: self.on_bad_row,
-            ..IngestOptions::default()
-        }
-    }
+    pub read: crate::cli::ingest::ReadFlags,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {

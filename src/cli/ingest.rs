@@ -74,6 +74,22 @@ pub struct Args {
     /// Output graph directory (created atomically).
     #[arg(short = 'o', long = "output", value_name = "GRAPH_DIR")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub read: ReadFlags,
+    /// Nodes per adjacency shard.
+    #[arg(long, default_value_t = WriteOptions::default().shard_nodes, value_name = "N")]
+    pub shard_nodes: u32,
+    /// Replace GRAPH_DIR if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the ingest and write reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags that decide what is parsed; shared with `linkcast bench ingest`.
+#[derive(Debug, clap::Args)]
+pub struct ReadFlags {
     /// Input format.
     #[arg(long, default_value = "auto", value_parser = format_parser())]
     pub format: Format,
@@ -114,19 +130,10 @@ pub struct Args {
     /// What to do with a bad row: stop (`error`) or skip, count and report it (`skip`).
     #[arg(long, default_value = "error", value_name = "POLICY", value_parser = policy_parser())]
     pub on_bad_row: BadRowPolicy,
-    /// Nodes per adjacency shard.
-    #[arg(long, default_value_t = WriteOptions::default().shard_nodes, value_name = "N")]
-    pub shard_nodes: u32,
-    /// Replace GRAPH_DIR if it exists.
-    #[arg(long)]
-    pub force: bool,
-    /// Print the ingest and write reports as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
-impl Args {
-    fn options(&self) -> IngestOptions {
+impl ReadFlags {
+    pub fn options(&self) -> IngestOptions {
         IngestOptions {
             format: self.format,
             src: self.src.clone(),
@@ -143,12 +150,6 @@ impl Args {
             on_bad_row: self.on_bad_row,
         }
     }
-}
-
-/// `--quiet` is a global flag the subcommand does not see; it shows as an
-/// `error`-only log filter, which is what we check.
-fn quiet() -> bool {
-    tracing::level_filters::LevelFilter::current() < tracing::level_filters::LevelFilter::WARN
 }
 
 /// A progress bar that appears only once a run has taken a second, on a terminal.
@@ -203,9 +204,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !a.force && nonempty(&a.output) {
         anyhow::bail!("{} already exists (pass --force to replace it)", a.output.display());
     }
-    let opts = a.options();
-    let mut bar =
-        Bar { enabled: crate::cli::show_progress(quiet()), start: Instant::now(), bar: None, file: 0 };
+    let opts = a.read.options();
+    let mut bar = Bar { enabled: crate::cli::show_progress(), start: Instant::now(), bar: None, file: 0 };
     let res = ingest_files_with_progress(&a.files, &opts, &mut |p| bar.update(p));
     bar.clear();
     let ingested = res.context("ingest failed")?;
@@ -293,7 +293,7 @@ fn summary(r: &IngestReport, w: &WriteReport, out: &Path) -> String {
     }
     let _ = writeln!(
         s,
-        "out-of-order rows: {} (earlier than some row before them; time runs backwards at {} place(s)); \
+        "out-of-order rows: {} (the fewest that had to move; time runs backwards at {} place(s)); \
          stable-sorted by time",
         thousands(r.out_of_order_rows),
         thousands(r.time_descents)

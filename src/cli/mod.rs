@@ -55,8 +55,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Set once from the global `--quiet` flag, before any subcommand runs.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -69,7 +73,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
 }
 
 /// Whether to draw progress bars: not with --quiet and only on a terminal.
-pub fn show_progress(quiet: bool) -> bool {
+pub fn show_progress() -> bool {
     use std::io::IsTerminal;
-    !quiet && std::io::stderr().is_terminal()
+    !QUIET.load(std::sync::atomic::Ordering::Relaxed) && std::io::stderr().is_terminal()
 }

@@ -215,8 +215,8 @@ impl Split {
 fn check_sorted(t: impl Iterator<Item = Time>) -> Result<(), SplitError> {
     let mut prev = f64::NEG_INFINITY;
     for (index, x) in t.enumerate() {
-        // `!(prev <= x)` also catches NaN, which ingest rejects but a caller might not.
-        if !(prev <= x) {
+        // A NaN compares as `None`, which ingest rejects but a caller might not.
+        if prev.partial_cmp(&x).is_none_or(|o| o.is_gt()) {
             return Err(SplitError::NotSorted { index, prev, t: x });
         }
         prev = x;
