@@ -8,5 +8,6 @@
 
 pub mod bench;
 pub mod ingest;
+pub mod sample;
 pub mod store;
 pub mod util;

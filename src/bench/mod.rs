@@ -6,6 +6,7 @@
 
 pub mod generate;
 pub mod ingest;
+pub mod sample;
 
 pub use generate::{GenError, GenReport, GenSpec, OutFormat, generate_graph, generate_log};
 pub use ingest::{BenchInput, IngestBench, IngestBenchReport, run_ingest_bench};

@@ -1,4 +1,5 @@
 mod cli;
 mod generate;
 mod ingest;
+mod sample;
 mod stats;
