@@ -7,6 +7,7 @@ pub mod bench;
 pub mod doctor;
 pub mod generate;
 pub mod ingest;
+pub mod negatives;
 pub mod stats;
 pub mod verify;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Stream a seeded synthetic temporal graph (power-law endpoints) to CSV or Parquet.
     Generate(generate::Args),
+    /// One-vs-many negative set of a split, saved once so every model ranks against it.
+    Negatives(negatives::Args),
     /// Throughput benchmarks, printed as JSON.
     Bench(bench::Args),
     /// libtorch version, CUDA, devices, threads, and where libtorch was loaded from.
@@ -50,6 +53,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Negatives(a) => negatives::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
     }
