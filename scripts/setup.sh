@@ -19,3 +19,11 @@ if [ "$have" != "$TORCH_VERSION" ]; then
   echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.6 GB, a few minutes)" >&2
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
+# scikit-learn: only the metrics differential test (src/eval/metrics_tests.rs)
+# and scripts/golden_metrics.py use it; linkcast never calls Python at run time.
+SKLEARN_VERSION=1.9.1  # the golden values in src/eval/metrics_tests.rs came from it
+have=$(.venv/bin/python -c "import sklearn; print(sklearn.__version__)" 2>/dev/null || true)
+if [ "$have" != "$SKLEARN_VERSION" ]; then
+  echo "setup: installing scikit-learn==$SKLEARN_VERSION into .venv" >&2
+  .venv/bin/pip install --quiet --disable-pip-version-check "scikit-learn==$SKLEARN_VERSION"
+fi

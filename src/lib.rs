@@ -2,11 +2,12 @@
 //!
 //! Data moves one way: [`ingest`] (parse, validate, map ids, sort by time) ->
 //! [`store`] (columnar events + temporal adjacency shards, memory-mapped) ->
-//! sample -> model -> train -> eval -> serve. [`bench`] holds the synthetic
+//! sample -> model -> train -> eval -> serve. [`mod@bench`] holds the synthetic
 //! generator and throughput harnesses. Everything except the model code
 //! (behind the default `torch` feature) builds without libtorch.
 
 pub mod bench;
+pub mod eval;
 pub mod ingest;
 pub mod sample;
 pub mod store;
