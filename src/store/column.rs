@@ -12,7 +12,7 @@ use std::path::Path;
 use memmap2::Mmap;
 
 use crate::store::StoreError;
-use crate::store::format::{ArrayMeta, Element, HEADER_LEN, check_header};
+use crate::store::format::{ArrayMeta, Element, HEADER_LEN, check_dtype, check_header};
 
 pub(crate) enum Column<T: Element> {
     Owned(Vec<T>),
@@ -51,13 +51,7 @@ impl<T: Element> Mapped<T> {
     /// the header page; the data stays on disk until touched.
     pub fn open(dir: &Path, am: &ArrayMeta) -> Result<Self, StoreError> {
         let path = dir.join(&am.file);
-        if am.dtype != T::DTYPE {
-            return Err(StoreError::DtypeMismatch {
-                path,
-                expected: T::DTYPE.name().into(),
-                found: am.dtype.name().into(),
-            });
-        }
+        check_dtype::<T>(&path, am)?;
         let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         let file_len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
         if file_len < HEADER_LEN as u64 {

@@ -412,17 +412,23 @@ pub fn write_array<T: Element>(
     w.finish()
 }
 
-/// Read a whole (small) array into memory, checking header, size and checksum.
-/// Used for ids and node features, which are read in full anyway.
-pub fn read_array<T: Element>(dir: &Path, am: &ArrayMeta) -> Result<Vec<T>, StoreError> {
-    let path = dir.join(&am.file);
+/// The array's recorded dtype must be the one the caller reads it as.
+pub fn check_dtype<T: Element>(path: &Path, am: &ArrayMeta) -> Result<(), StoreError> {
     if am.dtype != T::DTYPE {
         return Err(StoreError::DtypeMismatch {
-            path,
+            path: path.to_path_buf(),
             expected: T::DTYPE.name().into(),
             found: am.dtype.name().into(),
         });
     }
+    Ok(())
+}
+
+/// Read a whole (small) array into memory, checking header, size and checksum.
+/// Used for ids and node features, which are read in full anyway.
+pub fn read_array<T: Element>(dir: &Path, am: &ArrayMeta) -> Result<Vec<T>, StoreError> {
+    let path = dir.join(&am.file);
+    check_dtype::<T>(&path, am)?;
     let bytes = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
     check_header(&path, &bytes, bytes.len() as u64, am)?;
     let actual = xxhash_rust::xxh3::xxh3_64(&bytes);
