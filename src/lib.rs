@@ -9,6 +9,10 @@
 pub mod bench;
 pub mod eval;
 pub mod ingest;
+#[cfg(feature = "torch")]
+pub mod model;
 pub mod sample;
 pub mod store;
+#[cfg(feature = "torch")]
+pub mod train;
 pub mod util;

@@ -4,11 +4,15 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+#[cfg(feature = "torch")]
+pub mod data;
 pub mod doctor;
 pub mod generate;
 pub mod ingest;
 pub mod negatives;
 pub mod stats;
+#[cfg(feature = "torch")]
+pub mod train;
 pub mod verify;
 
 #[derive(Debug, Parser)]
@@ -41,6 +45,9 @@ pub enum Command {
     Generate(generate::Args),
     /// One-vs-many negative set of a split, saved once so every model ranks against it.
     Negatives(negatives::Args),
+    /// Train a temporal GNN (TGN, JODIE, DyRep, TGAT, GraphMixer) on a graph or edge-list file.
+    #[cfg(feature = "torch")]
+    Train(train::Args),
     /// Throughput benchmarks, printed as JSON.
     Bench(bench::Args),
     /// libtorch version, CUDA, devices, threads, and where libtorch was loaded from.
@@ -54,6 +61,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Negatives(a) => negatives::run(a),
+        #[cfg(feature = "torch")]
+        Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
     }
@@ -74,6 +83,11 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Whether `--quiet` was given.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Whether to draw progress bars: not with --quiet and only on a terminal.

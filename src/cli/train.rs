@@ -1,0 +1,268 @@
+//! `linkcast train DATA -o MODEL_DIR`: train a temporal GNN on a graph directory or
+//! an edge-list file, with early stopping on validation AP, a checkpoint after every
+//! epoch, and a final evaluation of the best weights on the test split.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use linkcast::model::config::{Aggregator, ModelKind};
+use linkcast::model::{ModelConfig, Net, parse_device};
+use linkcast::sample::negatives::DstRange;
+use linkcast::store::TemporalStore;
+use linkcast::store::split::{Split, SplitSpec};
+use linkcast::train::trainer::Progress;
+use linkcast::train::{TrainConfig, Trainer};
+
+use crate::cli::ingest::ReadFlags;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast train datasets/collegemsg/CollegeMsg.txt.gz -o runs/tgn-collegemsg
+  linkcast train runs/collegemsg --model graphmixer --epochs 5 -o runs/gm-collegemsg
+  linkcast train runs/wikipedia --model tgn --device cuda --threads 8 -o runs/tgn-wiki
+  linkcast train runs/collegemsg -o runs/tgn-collegemsg --epochs 20 --resume")]
+pub struct Args {
+    /// Graph directory (from `linkcast ingest`) or an edge-list file `ingest` accepts.
+    pub data: PathBuf,
+    /// Model directory to write (checkpoint after every epoch, atomically).
+    #[arg(short = 'o', long = "output", value_name = "MODEL_DIR")]
+    pub output: PathBuf,
+    /// Model preset: tgn, jodie, dyrep, tgat or graphmixer.
+    #[arg(long, default_value = "tgn")]
+    pub model: ModelKind,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation AP.
+    #[arg(long, default_value_t = 3)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Events per batch (a batch ends only where the timestamp changes).
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads for batch preparation (rayon) and libtorch's intra-op pool [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Split: fractions TRAIN,VAL,TEST or t=VAL_START,TEST_START (never cuts a tie group).
+    #[arg(long, default_value_t = SplitSpec::default(), value_name = "SPEC")]
+    pub split: SplitSpec,
+    /// Memory width (TGN, JODIE, DyRep).
+    #[arg(long)]
+    pub memory_dim: Option<usize>,
+    #[arg(long)]
+    pub time_dim: Option<usize>,
+    #[arg(long)]
+    pub emb_dim: Option<usize>,
+    /// Neighbours per attention layer, or links per node for GraphMixer.
+    #[arg(long)]
+    pub neighbors: Option<usize>,
+    /// Attention layers (TGN, TGAT).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Message aggregator: last or mean.
+    #[arg(long)]
+    pub aggregator: Option<Aggregator>,
+    /// Train the time encoder's frequencies (original TGN; unstable with large time gaps).
+    #[arg(long)]
+    pub trainable_time: bool,
+    /// Batches prepared ahead of the model.
+    #[arg(long, default_value_t = 4)]
+    pub prefetch: usize,
+    /// Continue the run in MODEL_DIR from its last completed epoch.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+    /// Replace MODEL_DIR if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the first N training batches of each epoch (quick checks).
+    #[arg(long, hide = true)]
+    pub max_batches: Option<usize>,
+    #[command(flatten)]
+    pub read: ReadFlags,
+}
+
+/// Size the rayon pool and libtorch's intra-op pool once, before any work.
+pub fn set_threads(threads: Option<usize>) -> usize {
+    let n =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    tch::set_num_threads(n as i32);
+    tch::set_num_interop_threads(1);
+    n
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let threads = set_threads(a.threads);
+    let device = parse_device(&a.device)?;
+    if a.output.exists() && !a.resume && !a.force {
+        anyhow::bail!(
+            "{} already exists (pass --force to replace it, or --resume to continue it)",
+            a.output.display()
+        );
+    }
+    let data = crate::cli::data::open(&a.data, &a.read)?;
+    let store: Arc<dyn TemporalStore> = data.store.clone();
+    let segments = store.event_segments();
+    let times: Vec<&[f64]> = segments.iter().map(|s| s.t).collect();
+    let split = Split::compute_segmented(&times, a.split).context("splitting the data")?;
+    drop(segments);
+    let mut mc = ModelConfig::preset(a.model, store.num_nodes(), store.feat_dim(), store.node_feat_dim());
+    if let Some(v) = a.memory_dim {
+        if mc.has_memory() {
+            mc.memory_dim = v;
+        }
+    }
+    if let Some(v) = a.time_dim {
+        mc.time_dim = v;
+    }
+    if let Some(v) = a.emb_dim {
+        mc.emb_dim = v;
+    }
+    if let Some(v) = a.neighbors {
+        mc.neighbors = v;
+    }
+    if let Some(v) = a.layers {
+        mc.layers = v;
+    }
+    if let Some(v) = a.heads {
+        mc.heads = v;
+    }
+    if let Some(v) = a.aggregator {
+        mc.aggregator = v;
+    }
+    mc.time_trainable = a.trainable_time;
+    mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
+    if mc.kind == ModelKind::Jodie {
+        // Time differences of the order of a node's typical gap between events.
+        let (lo, hi) = store.time_range().unwrap_or((0.0, 1.0));
+        let per_node = (hi - lo) * store.num_nodes() as f64 / (2.0 * store.num_events().max(1) as f64);
+        mc.time_scale = if per_node > 0.0 { per_node } else { 1.0 };
+    }
+    let net = Net::new(mc, device, a.seed)?;
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        patience: a.patience,
+        lr: a.lr,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        threads,
+        prefetch: a.prefetch,
+        split: a.split.to_string(),
+        device: format!("{device:?}").to_lowercase(),
+    };
+    let facts = serde_json::json!({
+        "path": data.path.display().to_string(),
+        "kind": data.kind,
+        "nodes": store.num_nodes(),
+        "events": store.num_events(),
+        "edge_dim": store.feat_dim(),
+        "node_dim": store.node_feat_dim(),
+        "bipartite": data.ids.is_bipartite(),
+        "split": {"train": [split.train.start, split.train.end], "val": [split.val.start, split.val.end],
+                  "test": [split.test.start, split.test.end]},
+    });
+    let dst = DstRange::for_graph(&data.ids, store.num_nodes());
+    if a.force && a.output.exists() {
+        std::fs::remove_dir_all(&a.output).with_context(|| format!("removing {}", a.output.display()))?;
+    }
+    let mut trainer = Trainer::new(net, store.clone(), cfg, split, dst, &a.output, data.ids_tsv(), facts)?;
+    trainer.max_batches = a.max_batches;
+    if a.resume {
+        trainer.resume().with_context(|| format!("resuming {}", a.output.display()))?;
+        tracing::info!("resuming after epoch {}", trainer.state().epochs_done);
+    }
+    tracing::info!(model = %a.model, ?device, threads, "training");
+    let mut bar: Option<ProgressBar> = None;
+    let mut loss_avg = 0.0;
+    let show = crate::cli::show_progress();
+    let outcome = trainer.run(&mut |p| match p {
+        Progress::EpochStart { epoch, events } => {
+            loss_avg = 0.0;
+            if show {
+                let b = ProgressBar::with_draw_target(Some(events as u64), ProgressDrawTarget::stderr());
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "epoch {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec}) {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_prefix(format!("{}", epoch + 1));
+                bar = Some(b);
+            }
+        }
+        Progress::Batch { events, loss } => {
+            loss_avg = if loss_avg == 0.0 { loss } else { 0.95 * loss_avg + 0.05 * loss };
+            if let Some(b) = &bar {
+                b.inc(events as u64);
+                b.set_message(format!("loss {loss_avg:.4}"));
+            }
+        }
+        Progress::Phase { name, events } => {
+            if show {
+                let b = ProgressBar::with_draw_target(Some(events as u64), ProgressDrawTarget::stderr());
+                b.set_style(
+                    ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} events ({per_sec})")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                b.set_prefix(name.to_string());
+                bar = Some(b);
+            }
+        }
+        Progress::Events(n) => {
+            if let Some(b) = &bar {
+                b.inc(n as u64);
+            }
+        }
+        Progress::EpochEnd(r) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            if !crate::cli::quiet() {
+                eprintln!(
+                    "epoch {:>3}: loss {:.4}  val AP {:.4} AUC {:.4}  {:.0} events/s  ({:.1} s + {:.1} s val)",
+                    r.epoch + 1,
+                    r.loss,
+                    r.val.ap,
+                    r.val.auc,
+                    r.events_per_s,
+                    r.train_seconds,
+                    r.val.seconds
+                );
+            }
+        }
+    })?;
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        let best = outcome.state.best_epoch.map_or(0, |e| e + 1);
+        println!(
+            "{}: best epoch {best} of {}; val AP {:.4} AUC {:.4}; test AP {:.4} AUC {:.4} (batch means {:.4} / {:.4}); model in {}",
+            a.model,
+            outcome.state.epochs_done,
+            outcome.val.ap,
+            outcome.val.auc,
+            outcome.test.ap,
+            outcome.test.auc,
+            outcome.test.ap_batch_mean,
+            outcome.test.auc_batch_mean,
+            a.output.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! Temporal GNN models on libtorch (`tch`), device-agnostic (CPU or CUDA).
+//!
+//! One network type, [`Net`], covers the TGN family (TGN, JODIE, DyRep, TGAT:
+//! [`ModelKind`] presets over shared parts) and GraphMixer. Every part has a serde
+//! config inside [`ModelConfig`]; `init` creates its weights under a `nn::Path`.
+//!
+//! Inputs come from the sampler as host buffers ([`Roots`]: `R` root nodes and
+//! times plus the padded neighbour layers). Times never reach the device as
+//! absolute values: the host computes `dt = t_root - t_neighbour` in `f64` and
+//! ships it as `f32`, so Unix-second timestamps lose no precision.
+//!
+//! Memory (TGN, JODIE, DyRep) is plain tensors outside the `VarStore` ([`memory`]):
+//! it is never a trainable parameter, is detached between batches, and is saved
+//! and restored with the checkpoint together with its watermark.
+
+pub mod config;
+pub mod memory;
+pub mod net;
+pub mod parts;
+
+pub use config::{ModelConfig, ModelKind};
+pub use net::{Net, Roots};
+
+/// Errors of the model layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("invalid model configuration: {0}")]
+    Config(String),
+    #[error("model state does not fit the graph: {0}")]
+    Mismatch(String),
+    #[error("time goes back: the model absorbed events up to t={watermark}, asked about t={t}")]
+    Watermark { watermark: f64, t: f64 },
+    #[error("io on {path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `auto` = CUDA 0 when available, else CPU; `cuda` = `cuda:0`.
+pub fn parse_device(s: &str) -> Result<tch::Device, ModelError> {
+    let s = s.trim().to_ascii_lowercase();
+    let cuda = |i: usize| {
+        if !tch::Cuda::is_available() {
+            return Err(ModelError::Config(format!(
+                "--device {s}: CUDA is not available (no GPU, or libtorch without CUDA; see `linkcast doctor`)"
+            )));
+        }
+        let n = tch::Cuda::device_count() as usize;
+        if i >= n {
+            return Err(ModelError::Config(format!("--device {s}: only {n} CUDA device(s)")));
+        }
+        Ok(tch::Device::Cuda(i))
+    };
+    match s.as_str() {
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(i)) => cuda(i),
+            _ => Err(ModelError::Config(format!("--device {s}: expected auto, cpu, cuda or cuda:N"))),
+        },
+    }
+}

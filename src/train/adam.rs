@@ -1,0 +1,92 @@
+//! Adam (Kingma & Ba) over the model's trainable tensors, with its state in plain
+//! tensors so a checkpoint can save and restore it exactly (`--resume` must equal
+//! an uninterrupted run, which libtorch's optimiser wrapper cannot promise).
+
+use std::path::Path;
+
+use tch::{Device, Tensor};
+
+use crate::model::ModelError;
+
+pub struct Adam {
+    pub lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    step: i64,
+    params: Vec<(String, Tensor)>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+}
+
+impl Adam {
+    /// `params` in a fixed order (the model's named trainables).
+    pub fn new(params: Vec<(String, Tensor)>, lr: f64) -> Adam {
+        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, params, m, v }
+    }
+
+    pub fn zero_grad(&mut self) {
+        for (_, p) in &mut self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.detach_().zero_();
+            }
+        }
+    }
+
+    pub fn step(&mut self) {
+        self.step += 1;
+        let bc1 = 1.0 - self.beta1.powi(self.step as i32);
+        let bc2 = 1.0 - self.beta2.powi(self.step as i32);
+        let step_size = self.lr / bc1;
+        tch::no_grad(|| {
+            for (i, (_, p)) in self.params.iter_mut().enumerate() {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = self.m[i].g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
+                let _ = self.v[i].g_mul_scalar_(self.beta2).g_add_(&(&g * &g * (1.0 - self.beta2)));
+                let denom = (&self.v[i] / bc2).sqrt() + self.eps;
+                let _ = p.g_sub_(&(&self.m[i] / denom * step_size));
+            }
+        });
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        let mut named: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.params.len() + 1);
+        for (i, (n, _)) in self.params.iter().enumerate() {
+            named.push((format!("m.{n}"), self.m[i].to_device(Device::Cpu)));
+            named.push((format!("v.{n}"), self.v[i].to_device(Device::Cpu)));
+        }
+        named.push(("step".into(), Tensor::from_slice(&[self.step])));
+        Tensor::write_safetensors(&named, path)?;
+        Ok(())
+    }
+
+    pub fn load(&mut self, path: &Path) -> Result<(), ModelError> {
+        let named = Tensor::read_safetensors(path)?;
+        let find = |k: &str| {
+            named
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, t)| t.shallow_clone())
+                .ok_or_else(|| ModelError::Mismatch(format!("{}: no tensor {k:?}", path.display())))
+        };
+        for (i, (n, p)) in self.params.iter().enumerate() {
+            let (m, v) = (find(&format!("m.{n}"))?, find(&format!("v.{n}"))?);
+            if m.size() != p.size() || v.size() != p.size() {
+                return Err(ModelError::Mismatch(format!(
+                    "{}: optimiser state of {n} has the wrong shape",
+                    path.display()
+                )));
+            }
+            self.m[i] = m.to_device(p.device());
+            self.v[i] = v.to_device(p.device());
+        }
+        self.step = Vec::<i64>::try_from(find("step")?)?.first().copied().unwrap_or(0);
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! Training: the epoch loop with TGN's batch semantics, streaming validation,
+//! early stopping, checkpoints and resume.
+//!
+//! Per batch (design.md invariants 1-3): the batch's inputs come from the sampler
+//! with cut-off = the batch's first event id and the memory updated with messages
+//! of earlier batches; score positives and one negative each, BCE, backward, Adam
+//! step; then the batch is absorbed (its endpoints' memory persisted with the new
+//! weights and its messages stored). Batches are prepared on the rayon pool by a
+//! [`crate::sample::batch::BatchPipeline`] while the model computes.
+//!
+//! Validation and test use the streaming semantics of [`stream`]: each batch is
+//! scored, then absorbed. Evaluation of a saved model rebuilds its memory by
+//! replaying every event before the evaluated split with the best weights.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod stream;
+pub mod trainer;
+
+pub use trainer::{TrainConfig, TrainOutcome, Trainer};
+
+/// Errors of training and checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("batch preparation")]
+    Batch(#[from] crate::sample::batch::BatchError),
+    #[error("split")]
+    Split(#[from] crate::store::split::SplitError),
+    #[error("metrics")]
+    Metric(#[from] crate::eval::metrics::MetricError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint { path: std::path::PathBuf, msg: String },
+    #[error("io on {path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl TrainError {
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+        move |source| TrainError::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,474 @@
+//! The epoch loop (semantics in the module docs of [`crate::train`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use crate::model::{ModelConfig, Net, Roots};
+use crate::sample::batch::{BatchConfig, BatchPipeline, batch_ranges};
+use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
+use crate::store::TemporalStore;
+use crate::store::split::Split;
+use crate::train::TrainError;
+use crate::train::adam::Adam;
+use crate::train::checkpoint::{self as ck, Staging, TrainState};
+use crate::train::stream::{SplitMetrics, StreamConfig, replay, score_split};
+
+/// Training flags, saved in `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Epochs without a better validation AP before stopping.
+    pub patience: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub threads: usize,
+    pub prefetch: usize,
+    /// The split as given (`0.7,0.15,0.15` or `t=..,..`).
+    pub split: String,
+    pub device: String,
+}
+
+/// What `config.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    pub linkcast_version: String,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    /// Facts about the training data: path, counts, split ranges.
+    pub data: serde_json::Value,
+}
+
+/// One epoch's record (a line of `metrics.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub train_events: usize,
+    pub train_seconds: f64,
+    pub events_per_s: f64,
+    pub val: SplitMetrics,
+    pub peak_rss_mb: f64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub state: TrainState,
+    pub epochs: Vec<EpochRecord>,
+    pub val: SplitMetrics,
+    pub test: SplitMetrics,
+}
+
+/// Progress reports for the caller's bars and logs.
+pub enum Progress<'a> {
+    EpochStart { epoch: usize, events: usize },
+    Batch { events: usize, loss: f64 },
+    Phase { name: &'a str, events: usize },
+    Events(usize),
+    EpochEnd(&'a EpochRecord),
+}
+
+pub struct Trainer {
+    pub net: Net,
+    adam: Adam,
+    store: Arc<dyn TemporalStore>,
+    pub cfg: TrainConfig,
+    split: Split,
+    dst: DstRange,
+    out: PathBuf,
+    ids_tsv: String,
+    data: serde_json::Value,
+    state: TrainState,
+    best: Vec<(String, Tensor)>,
+    records: Vec<EpochRecord>,
+    /// Test builds and the learning test: stop after this many training batches per epoch.
+    pub max_batches: Option<usize>,
+}
+
+const EVAL_TAG: u64 = 0x6576_616c_5f6e_6567; // "eval_neg"
+
+impl Trainer {
+    /// A new run writing to `out`. `ids_tsv`: the external id of each node, one per line.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        net: Net,
+        store: Arc<dyn TemporalStore>,
+        cfg: TrainConfig,
+        split: Split,
+        dst: DstRange,
+        out: &Path,
+        ids_tsv: String,
+        data: serde_json::Value,
+    ) -> Result<Trainer, TrainError> {
+        net.check_store(&*store)?;
+        for (name, r) in [("training", &split.train), ("validation", &split.val), ("test", &split.test)] {
+            if r.is_empty() {
+                return Err(TrainError::Invalid(format!(
+                    "the {name} part of the split {} is empty: nothing to {}",
+                    cfg.split,
+                    if name == "training" { "train on" } else { "evaluate" }
+                )));
+            }
+        }
+        if cfg.batch_size == 0 || cfg.epochs == 0 {
+            return Err(TrainError::Invalid("batch size and epochs must be at least 1".into()));
+        }
+        let adam = Adam::new(net.named_trainables(), cfg.lr);
+        let best = snapshot(&net);
+        Ok(Trainer {
+            net,
+            adam,
+            store,
+            cfg,
+            split,
+            dst,
+            out: out.to_path_buf(),
+            ids_tsv,
+            data,
+            state: TrainState::default(),
+            best,
+            records: Vec::new(),
+            max_batches: None,
+        })
+    }
+
+    /// Continue from the checkpoint in `out` (its last completed epoch).
+    pub fn resume(&mut self) -> Result<(), TrainError> {
+        let dir = ck::locate(&self.out)?;
+        let saved: CheckpointConfig = ck::read_json(&dir, ck::CONFIG)?;
+        if saved.model != self.net.cfg {
+            return Err(TrainError::Checkpoint {
+                path: dir.clone(),
+                msg: format!(
+                    "was trained as {} with another configuration (edge/node features {}/{}, memory {}, \
+                     embedding {}): cannot resume with {} ({}/{}, {}, {})",
+                    saved.model.kind,
+                    saved.model.edge_dim,
+                    saved.model.node_dim,
+                    saved.model.memory_dim,
+                    saved.model.emb_dim,
+                    self.net.cfg.kind,
+                    self.net.cfg.edge_dim,
+                    self.net.cfg.node_dim,
+                    self.net.cfg.memory_dim,
+                    self.net.cfg.emb_dim
+                ),
+            });
+        }
+        let mut a = saved.train.clone();
+        let mut b = self.cfg.clone();
+        // Epochs and patience may change on resume; nothing else.
+        a.epochs = 0;
+        b.epochs = 0;
+        a.patience = 0;
+        b.patience = 0;
+        if a != b {
+            return Err(TrainError::Checkpoint {
+                path: dir.clone(),
+                msg: format!("was trained with other flags ({a:?}); resume with the same ones"),
+            });
+        }
+        self.state = ck::read_json(&dir, ck::STATE)?;
+        load_named(&self.net, &dir.join(ck::RESUME_WEIGHTS))?;
+        self.adam.load(&dir.join(ck::RESUME_ADAM))?;
+        let best_path = dir.join(ck::WEIGHTS);
+        self.best = read_named(&best_path)?;
+        let text = std::fs::read_to_string(dir.join(ck::METRICS)).unwrap_or_default();
+        self.records = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        self.records.truncate(self.state.epochs_done);
+        Ok(())
+    }
+
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    fn eval_stream(&self) -> StreamConfig {
+        StreamConfig {
+            batch_size: self.cfg.batch_size,
+            neg: NegConfig {
+                strategy: NegStrategy::Random,
+                seed: self.cfg.seed ^ EVAL_TAG,
+                eval_start: self.split.val.start,
+            },
+            round: 0,
+            prefetch: self.cfg.prefetch,
+            dst: self.dst,
+        }
+    }
+
+    fn times(&self, upto: usize) -> Vec<f64> {
+        self.store.event_segments().iter().flat_map(|s| s.t.iter().copied()).take(upto).collect()
+    }
+
+    /// Train epochs until `epochs` or early stopping, then evaluate the best weights.
+    pub fn run(&mut self, on: &mut dyn FnMut(Progress<'_>)) -> Result<TrainOutcome, TrainError> {
+        while !self.state.finished && self.state.epochs_done < self.cfg.epochs {
+            let epoch = self.state.epochs_done;
+            let rec = self.epoch(epoch, on)?;
+            on(Progress::EpochEnd(&rec));
+            let better = self.state.best_epoch.is_none() || rec.val.ap > self.state.best_val_ap;
+            if better {
+                self.state.best_epoch = Some(epoch);
+                self.state.best_val_ap = rec.val.ap;
+                self.state.bad_epochs = 0;
+                self.best = snapshot(&self.net);
+            } else {
+                self.state.bad_epochs += 1;
+            }
+            self.state.epochs_done = epoch + 1;
+            self.records.push(rec);
+            if self.state.bad_epochs >= self.cfg.patience.max(1) {
+                self.state.finished = true;
+            }
+            self.checkpoint(better, None)?;
+        }
+        self.state.finished = true;
+        // Final evaluation: best weights, memory rebuilt from the data before each split.
+        restore(&self.net, &self.best);
+        self.net.reset_memory();
+        let train_end = self.split.train.end;
+        on(Progress::Phase { name: "replay", events: train_end });
+        let bs = self.cfg.batch_size;
+        replay(&mut self.net, &*self.store, train_end, bs, &mut |n| on(Progress::Events(n)))?;
+        let sc = self.eval_stream();
+        on(Progress::Phase { name: "validation", events: self.split.val.len() });
+        let val = score_split(&mut self.net, self.store.clone(), self.split.val.clone(), &sc, &mut |n| {
+            on(Progress::Events(n))
+        })?
+        .metrics()?;
+        on(Progress::Phase { name: "test", events: self.split.test.len() });
+        let test = score_split(&mut self.net, self.store.clone(), self.split.test.clone(), &sc, &mut |n| {
+            on(Progress::Events(n))
+        })?
+        .metrics()?;
+        let outcome = TrainOutcome {
+            state: self.state.clone(),
+            epochs: self.records.clone(),
+            val: val.clone(),
+            test: test.clone(),
+        };
+        self.checkpoint(true, Some(&outcome))?;
+        Ok(outcome)
+    }
+
+    fn epoch(&mut self, epoch: usize, on: &mut dyn FnMut(Progress<'_>)) -> Result<EpochRecord, TrainError> {
+        self.net.reset_memory();
+        let train = self.split.train.clone();
+        let times = self.times(train.end);
+        let mut ranges = batch_ranges(&times, train.clone(), self.cfg.batch_size);
+        if let Some(m) = self.max_batches {
+            ranges.truncate(m);
+        }
+        let events: usize = ranges.iter().map(|r| r.len()).sum();
+        on(Progress::EpochStart { epoch, events });
+        let bcfg = BatchConfig {
+            batch_size: self.cfg.batch_size,
+            neg: NegConfig {
+                strategy: NegStrategy::Random,
+                seed: self.cfg.seed,
+                eval_start: self.split.val.start,
+            },
+            sampler: self.net.sampler_config(self.cfg.seed),
+            round: epoch as u64,
+            prefetch: self.cfg.prefetch,
+        };
+        let start = Instant::now();
+        let pipe = BatchPipeline::start(self.store.clone(), bcfg, self.dst, ranges)?;
+        let mut loss_sum = 0.0;
+        let mut batches = 0usize;
+        for b in pipe {
+            let b = b?;
+            let n = b.len() as i64;
+            let emb =
+                self.net.embed(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
+            let proj = self.net.project(&emb);
+            let a: Vec<i64> = (0..n).collect();
+            let d: Vec<i64> = (n..2 * n).collect();
+            let g: Vec<i64> = (2 * n..3 * n).collect();
+            let pos = self.net.logits(&proj, &a, &d);
+            let neg = self.net.logits(&proj, &a, &g);
+            let loss = pos.binary_cross_entropy_with_logits::<Tensor>(
+                &pos.ones_like(),
+                None,
+                None,
+                tch::Reduction::Mean,
+            ) + neg.binary_cross_entropy_with_logits::<Tensor>(
+                &neg.zeros_like(),
+                None,
+                None,
+                tch::Reduction::Mean,
+            );
+            self.adam.zero_grad();
+            loss.backward();
+            self.adam.step();
+            let l = loss.to_kind(Kind::Double).double_value(&[]);
+            if !l.is_finite() {
+                return Err(TrainError::Invalid(format!(
+                    "loss became {l} in epoch {epoch} batch {}",
+                    b.index
+                )));
+            }
+            loss_sum += l;
+            batches += 1;
+            if self.net.cfg.has_memory() {
+                // The batch's own events become memory only after the step.
+                if self.net.absorbed() != b.range.start {
+                    // A truncated epoch (max_batches) never skips events in between.
+                    return Err(TrainError::Invalid("batches out of order".into()));
+                }
+                self.net.absorb(&*self.store, b.range.clone())?;
+            }
+            on(Progress::Batch { events: n as usize, loss: l });
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        // Validation continues the stream: memory has absorbed the training events.
+        let val_events = self.split.val.clone();
+        if self.net.cfg.has_memory() && self.net.absorbed() != val_events.start {
+            replay(&mut self.net, &*self.store, val_events.start, self.cfg.batch_size, &mut |_| {})?;
+        }
+        on(Progress::Phase { name: "validation", events: val_events.len() });
+        let sc = self.eval_stream();
+        let val = score_split(&mut self.net, self.store.clone(), val_events, &sc, &mut |n| {
+            on(Progress::Events(n))
+        })?
+        .metrics()?;
+        Ok(EpochRecord {
+            epoch,
+            loss: loss_sum / batches.max(1) as f64,
+            train_events: events,
+            train_seconds,
+            events_per_s: events as f64 / train_seconds.max(1e-9),
+            val,
+            peak_rss_mb: crate::util::mem::peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
+        })
+    }
+
+    /// Write the checkpoint directory; `best_now`: the current weights are the best
+    /// (their memory is saved with them).
+    fn checkpoint(&self, best_now: bool, outcome: Option<&TrainOutcome>) -> Result<(), TrainError> {
+        let stage = Staging::begin(&self.out)?;
+        let config = CheckpointConfig {
+            linkcast_version: env!("CARGO_PKG_VERSION").into(),
+            model: self.net.cfg.clone(),
+            train: self.cfg.clone(),
+            data: self.data.clone(),
+        };
+        stage.write_json(ck::CONFIG, &config)?;
+        write_named(&self.best, &stage.path(ck::WEIGHTS))?;
+        write_named(&snapshot(&self.net), &stage.path(ck::RESUME_WEIGHTS))?;
+        self.adam.save(&stage.path(ck::RESUME_ADAM))?;
+        let mut state = self.state.clone();
+        if best_now {
+            if let Some(m) = &self.net.memory {
+                m.save(&stage.path(ck::MEMORY))?;
+                state.watermark_events = m.absorbed;
+                state.watermark_time = m.watermark_time.is_finite().then_some(m.watermark_time);
+            } else {
+                let n = if outcome.is_some() { self.split.test.end } else { self.split.val.end };
+                state.watermark_events = n;
+                state.watermark_time = self.store.time_range().map(|_| self.store.event((n - 1) as u32).2);
+            }
+        } else if let Ok(prev) = ck::read_json::<TrainState>(&self.out, ck::STATE) {
+            state.watermark_events = prev.watermark_events;
+            state.watermark_time = prev.watermark_time;
+        }
+        stage.write_json(ck::STATE, &state)?;
+        stage.write(ck::IDS, self.ids_tsv.as_bytes())?;
+        let mut lines = String::new();
+        for r in &self.records {
+            lines.push_str(&serde_json::to_string(r).map_err(|e| TrainError::Invalid(e.to_string()))?);
+            lines.push('\n');
+        }
+        stage.write(ck::METRICS, lines.as_bytes())?;
+        if let Some(o) = outcome {
+            stage.write_json(ck::RESULTS, o)?;
+        }
+        plot(&self.records, &stage.path(ck::PLOT));
+        stage.commit()
+    }
+}
+
+/// Plot the curves; a failed plot is logged, never fatal.
+fn plot(records: &[EpochRecord], path: &Path) {
+    use crate::util::plot::{Panel, Series, plot_curves};
+    let pts =
+        |f: &dyn Fn(&EpochRecord) -> f64| records.iter().map(|r| (r.epoch as f64 + 1.0, f(r))).collect();
+    let panels = [
+        Panel {
+            title: "training loss".into(),
+            y_label: "BCE".into(),
+            series: vec![Series { name: "loss".into(), points: pts(&|r| r.loss) }],
+        },
+        Panel {
+            title: "validation".into(),
+            y_label: "score".into(),
+            series: vec![
+                Series { name: "AP".into(), points: pts(&|r| r.val.ap) },
+                Series { name: "AUC".into(), points: pts(&|r| r.val.auc) },
+            ],
+        },
+    ];
+    if let Err(e) = plot_curves(path, "linkcast train", "epoch", &panels) {
+        tracing::warn!("could not draw {}: {e}", path.display());
+    }
+}
+
+/// A detached copy of every variable, by name (sorted).
+fn snapshot(net: &Net) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> =
+        net.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn restore(net: &Net, saved: &[(String, Tensor)]) {
+    let vars = net.vs.variables();
+    tch::no_grad(|| {
+        for (n, t) in saved {
+            if let Some(v) = vars.get(n) {
+                let _ = v.shallow_clone().copy_(t);
+            }
+        }
+    });
+}
+
+fn write_named(named: &[(String, Tensor)], path: &Path) -> Result<(), TrainError> {
+    let cpu: Vec<(String, Tensor)> =
+        named.iter().map(|(n, t)| (n.clone(), t.to_device(tch::Device::Cpu))).collect();
+    Tensor::write_safetensors(&cpu, path)?;
+    Ok(())
+}
+
+fn read_named(path: &Path) -> Result<Vec<(String, Tensor)>, TrainError> {
+    let mut v = Tensor::read_safetensors(path)
+        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), msg: e.to_string() })?;
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
+}
+
+/// Load weights saved by this module into `net`, checking names and shapes.
+pub fn load_named(net: &Net, path: &Path) -> Result<(), TrainError> {
+    let saved = read_named(path)?;
+    let vars = net.vs.variables();
+    for (n, v) in &vars {
+        let Some((_, t)) = saved.iter().find(|(s, _)| s == n) else {
+            return Err(TrainError::Checkpoint { path: path.to_path_buf(), msg: format!("no tensor {n:?}") });
+        };
+        if t.size() != v.size() {
+            return Err(TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                msg: format!("{n} has shape {:?}, the model expects {:?}", t.size(), v.size()),
+            });
+        }
+    }
+    let dev = net.device();
+    let on_dev: Vec<(String, Tensor)> = saved.into_iter().map(|(n, t)| (n, t.to_device(dev))).collect();
+    restore(net, &on_dev);
+    Ok(())
+}
