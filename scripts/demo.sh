@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the bundled SNAP CollegeMsg dataset:
-# set up, build, ingest into a graph directory, verify it, print its statistics.
+# set up, build, ingest into a graph directory, verify it, print its statistics,
+# train TGN on it (3 epochs, CPU or CUDA), and evaluate the model against baselines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
@@ -13,4 +14,6 @@ out=${LINKCAST_DEMO_DIR:-runs/collegemsg}
 "$bin" ingest datasets/collegemsg/CollegeMsg.txt.gz -o "$out" --force
 "$bin" verify "$out"
 "$bin" stats "$out"
-echo "demo: graph in $out; JSON statistics: $bin stats $out --json"
+model=${out}-tgn
+"$bin" train "$out" --model tgn --epochs 3 -o "$model" --force
+echo "demo: graph in $out, TGN model in $model (metrics.jsonl, training.png, results.json)"

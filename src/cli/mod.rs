@@ -7,6 +7,7 @@ pub mod bench;
 #[cfg(feature = "torch")]
 pub mod data;
 pub mod doctor;
+pub mod eval;
 pub mod generate;
 pub mod ingest;
 pub mod negatives;
@@ -45,6 +46,8 @@ pub enum Command {
     Generate(generate::Args),
     /// One-vs-many negative set of a split, saved once so every model ranks against it.
     Negatives(negatives::Args),
+    /// Evaluate a baseline or model under the ap (AP/AUC) or rank (MRR/Hits@k) protocol.
+    Eval(eval::Args),
     /// Train a temporal GNN (TGN, JODIE, DyRep, TGAT, GraphMixer) on a graph or edge-list file.
     #[cfg(feature = "torch")]
     Train(train::Args),
@@ -61,6 +64,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Verify(a) => verify::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Negatives(a) => negatives::run(a),
+        Command::Eval(a) => eval::run(a),
         #[cfg(feature = "torch")]
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),

@@ -105,6 +105,7 @@ pub fn set_threads(threads: Option<usize>) -> usize {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    linkcast::util::mem::keep_freed_memory();
     let threads = set_threads(a.threads);
     let device = parse_device(&a.device)?;
     if a.output.exists() && !a.resume && !a.force {
@@ -120,10 +121,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let split = Split::compute_segmented(&times, a.split).context("splitting the data")?;
     drop(segments);
     let mut mc = ModelConfig::preset(a.model, store.num_nodes(), store.feat_dim(), store.node_feat_dim());
-    if let Some(v) = a.memory_dim {
-        if mc.has_memory() {
-            mc.memory_dim = v;
-        }
+    if let Some(v) = a.memory_dim
+        && mc.has_memory()
+    {
+        mc.memory_dim = v;
     }
     if let Some(v) = a.time_dim {
         mc.time_dim = v;

@@ -223,7 +223,7 @@ impl ModelConfig {
             if self.layers == 0 {
                 return bad("attention embedding needs at least one layer".into());
             }
-            if self.emb_dim % self.heads != 0 {
+            if !self.emb_dim.is_multiple_of(self.heads) {
                 return bad(format!("emb_dim {} must be divisible by heads {}", self.emb_dim, self.heads));
             }
         }

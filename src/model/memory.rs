@@ -117,8 +117,8 @@ impl Memory {
         if self.aggregator == Aggregator::Mean {
             let cnt: Vec<f32> = host.iter().map(|&n| self.msg_cnt[n] as f32).collect();
             let c = Tensor::from_slice(&cnt).to_device(mem.device()).unsqueeze(1);
-            other = other / &c;
-            feat = feat / &c;
+            other /= &c;
+            feat /= &c;
         }
         let dt = host.iter().map(|&n| (self.message_time(n) - self.last_update[n]) as f32).collect();
         (mem, other, feat, dt)

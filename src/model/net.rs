@@ -332,7 +332,7 @@ impl Net {
         if let Some(p) = &self.node_proj {
             let ids: Vec<NodeId> = uniq.iter().map(|&u| u as NodeId).collect();
             let f = self.gather_nodes(store, &ids);
-            h = h + p.forward(&self.f32s(&f, &[n, self.cfg.node_dim as i64]));
+            h += p.forward(&self.f32s(&f, &[n, self.cfg.node_dim as i64]));
         }
         Ok(h)
     }

@@ -134,7 +134,7 @@ impl TemporalAttention {
         };
         let mut kv = node + self.kv_time.forward(kin.time);
         if let (Some(lin), Some(e)) = (&self.kv_edge, kin.edge) {
-            kv = kv + lin.forward(e);
+            kv += lin.forward(e);
         }
         let kv = kv.view([r, k, 2, h, dh]);
         let key = kv.select(2, 0).transpose(1, 2); // [R, H, K, dh]

@@ -27,28 +27,27 @@ impl Adam {
         Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, params, m, v }
     }
 
-    pub fn zero_grad(&mut self) {
-        for (_, p) in &mut self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
-    }
-
-    pub fn step(&mut self) {
+    /// Backpropagate `loss` to the parameters and take one step. A parameter that
+    /// the loss does not reach this batch (e.g. the memory updater when no node had
+    /// pending messages) gets no update, as PyTorch's Adam skips parameters whose
+    /// gradient is `None`; gradients are returned by the autograd engine rather than
+    /// accumulated in `.grad`, so no stale zero gradient can move a parameter through
+    /// its momentum, and a resumed run takes exactly the steps of an uninterrupted one.
+    pub fn backward_step(&mut self, loss: &Tensor) {
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let grads = Tensor::run_backward(&[loss], &params, false, false);
         self.step += 1;
         let bc1 = 1.0 - self.beta1.powi(self.step as i32);
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);
         let step_size = self.lr / bc1;
         tch::no_grad(|| {
-            for (i, (_, p)) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
+            for (i, g) in grads.iter().enumerate() {
                 if !g.defined() {
                     continue;
                 }
-                let _ = self.m[i].g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
-                let _ = self.v[i].g_mul_scalar_(self.beta2).g_add_(&(&g * &g * (1.0 - self.beta2)));
+                let p = &mut self.params[i].1;
+                let _ = self.m[i].g_mul_scalar_(self.beta1).g_add_(&(g * (1.0 - self.beta1)));
+                let _ = self.v[i].g_mul_scalar_(self.beta2).g_add_(&(g * g * (1.0 - self.beta2)));
                 let denom = (&self.v[i] / bc2).sqrt() + self.eps;
                 let _ = p.g_sub_(&(&self.m[i] / denom * step_size));
             }

@@ -14,6 +14,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod scorer;
 pub mod stream;
 pub mod trainer;
 
@@ -49,3 +50,6 @@ impl TrainError {
         move |source| TrainError::Io { path: path.to_path_buf(), source }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -88,6 +88,9 @@ pub struct Trainer {
     records: Vec<EpochRecord>,
     /// Test builds and the learning test: stop after this many training batches per epoch.
     pub max_batches: Option<usize>,
+    /// Tests: fail after this many training batches in total (an interrupted run).
+    pub fail_after_batches: Option<usize>,
+    batches_done: usize,
 }
 
 const EVAL_TAG: u64 = 0x6576_616c_5f6e_6567; // "eval_neg"
@@ -134,6 +137,8 @@ impl Trainer {
             best,
             records: Vec::new(),
             max_batches: None,
+            fail_after_batches: None,
+            batches_done: 0,
         })
     }
 
@@ -174,6 +179,9 @@ impl Trainer {
             });
         }
         self.state = ck::read_json(&dir, ck::STATE)?;
+        // A run that ended at its epoch limit continues when given more epochs; one
+        // that stopped early stays stopped unless the patience grew.
+        self.state.finished = self.state.bad_epochs >= self.cfg.patience.max(1);
         load_named(&self.net, &dir.join(ck::RESUME_WEIGHTS))?;
         self.adam.load(&dir.join(ck::RESUME_ADAM))?;
         let best_path = dir.join(ck::WEIGHTS);
@@ -304,9 +312,7 @@ impl Trainer {
                 None,
                 tch::Reduction::Mean,
             );
-            self.adam.zero_grad();
-            loss.backward();
-            self.adam.step();
+            self.adam.backward_step(&loss);
             let l = loss.to_kind(Kind::Double).double_value(&[]);
             if !l.is_finite() {
                 return Err(TrainError::Invalid(format!(
@@ -325,6 +331,13 @@ impl Trainer {
                 self.net.absorb(&*self.store, b.range.clone())?;
             }
             on(Progress::Batch { events: n as usize, loss: l });
+            self.batches_done += 1;
+            if self.fail_after_batches.is_some_and(|m| self.batches_done >= m) {
+                return Err(TrainError::Invalid(format!(
+                    "interrupted after {} batches (test)",
+                    self.batches_done
+                )));
+            }
         }
         let train_seconds = start.elapsed().as_secs_f64();
         // Validation continues the stream: memory has absorbed the training events.
@@ -432,7 +445,7 @@ fn restore(net: &Net, saved: &[(String, Tensor)]) {
     tch::no_grad(|| {
         for (n, t) in saved {
             if let Some(v) = vars.get(n) {
-                let _ = v.shallow_clone().copy_(t);
+                v.shallow_clone().copy_(t);
             }
         }
     });

@@ -1,0 +1,491 @@
+//! Evaluation protocols (design.md, Evaluation protocols), driving any
+//! [`StreamScorer`] with streaming semantics: start at the first event of the
+//! evaluated part, then per batch (never cutting a tie group) score, then absorb.
+//!
+//! - [`eval_ap`]: one negative per positive (`random`, `historical` or
+//!   `inductive`, from [`NegativeSampler`]); AP and AUC-ROC pooled over the part
+//!   and as the mean over batches (the TGN/DyGLib convention), for all events and
+//!   for the transductive / inductive (new-node) subsets. A positive is "new
+//!   node" when either endpoint is absent from the training events (after TGN's
+//!   masking, see [`inductive_mask`], when a mask is used); a negative pair belongs
+//!   to the subset of its positive.
+//! - [`eval_rank`]: each positive against its K negatives of a [`NegativeSet`]
+//!   (the same file for every model) or against every candidate destination
+//!   ([`RankNegatives::All`], never a true destination of that source at that
+//!   time); MRR and Hits@1/3/10 with ties as the mean of the optimistic and
+//!   pessimistic rank.
+//!
+//! Both return metrics plus the number of scored pairs; the caller times the run
+//! and writes an [`EvalRecord`].
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+use foldhash::fast::FixedState;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::eval::metrics::{RankAccumulator, binary_metrics, rank_metrics};
+use crate::eval::scorer::{EvalError, StreamScorer, check_range};
+use crate::sample::batch::batch_ranges;
+use crate::sample::negatives::{DstRange, NO_NEGATIVE, NegConfig, NegStrategy, NegativeSampler, NegativeSet};
+use crate::store::split::Split;
+use crate::store::{EventId, NodeId, TemporalStore, Time};
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod tests;
+
+/// Which part of the chronological split is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Val,
+    #[default]
+    Test,
+}
+
+impl Part {
+    pub fn range(&self, split: &Split) -> Range<usize> {
+        match self {
+            Part::Val => split.val.clone(),
+            Part::Test => split.test.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Part::Val => "val",
+            Part::Test => "test",
+        })
+    }
+}
+
+impl FromStr for Part {
+    type Err = EvalError;
+    fn from_str(s: &str) -> Result<Self, EvalError> {
+        match s.trim() {
+            "val" | "valid" | "validation" => Ok(Part::Val),
+            "test" => Ok(Part::Test),
+            o => Err(EvalError::InvalidOption(format!("unknown split part {o:?} (expected val or test)"))),
+        }
+    }
+}
+
+/// All event times of the store in id order (one copy; the batching needs a slice).
+pub fn event_times(store: &dyn TemporalStore) -> Vec<Time> {
+    let mut t = Vec::with_capacity(store.num_events());
+    for seg in store.event_segments() {
+        t.extend_from_slice(seg.t);
+    }
+    t
+}
+
+/// The chronological split of a store's events.
+pub fn split_store(
+    store: &dyn TemporalStore,
+    spec: crate::store::split::SplitSpec,
+) -> Result<Split, EvalError> {
+    let segs = store.event_segments();
+    let times: Vec<&[Time]> = segs.iter().map(|s| s.t).collect();
+    Ok(Split::compute_segmented(&times, spec)?)
+}
+
+/// TGN's masking protocol for the inductive setting (Rossi et al. 2020): among the
+/// nodes that appear in an event after the training period (validation or test),
+/// a seeded sample of `round(frac * nodes with any event)` (capped at their number)
+/// is masked; training skips every training event touching a masked node, so these
+/// nodes are truly unseen at evaluation. `mask[n]` is true for a masked node.
+pub fn inductive_mask(store: &dyn TemporalStore, split: &Split, frac: f64, seed: u64) -> Vec<bool> {
+    let n = store.num_nodes() as usize;
+    let (mut any, mut later) = (vec![false; n], vec![false; n]);
+    for seg in store.event_segments() {
+        let first = seg.first as usize;
+        for (i, (&s, &d)) in seg.src.iter().zip(seg.dst).enumerate() {
+            any[s as usize] = true;
+            any[d as usize] = true;
+            if first + i >= split.train.end {
+                later[s as usize] = true;
+                later[d as usize] = true;
+            }
+        }
+    }
+    let total = any.iter().filter(|&&x| x).count();
+    let mut cands: Vec<u32> = (0..n as u32).filter(|&v| later[v as usize]).collect();
+    let take = ((frac.clamp(0.0, 1.0) * total as f64).round() as usize).min(cands.len());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    cands.shuffle(&mut rng);
+    let mut mask = vec![false; n];
+    for &v in &cands[..take] {
+        mask[v as usize] = true;
+    }
+    mask
+}
+
+/// Nodes with an event in the training period, skipping training events that touch
+/// a masked node.
+pub fn train_nodes(store: &dyn TemporalStore, split: &Split, mask: Option<&[bool]>) -> Vec<bool> {
+    let n = store.num_nodes() as usize;
+    let masked = |v: NodeId| mask.is_some_and(|m| m.get(v as usize).copied().unwrap_or(false));
+    let mut seen = vec![false; n];
+    for seg in store.event_segments() {
+        let first = seg.first as usize;
+        let hi = split.train.end.saturating_sub(first).min(seg.src.len());
+        for i in 0..hi {
+            let (s, d) = (seg.src[i], seg.dst[i]);
+            if !masked(s) && !masked(d) {
+                seen[s as usize] = true;
+                seen[d as usize] = true;
+            }
+        }
+    }
+    seen
+}
+
+/// Options of the `ap` protocol.
+#[derive(Debug, Clone, Default)]
+pub struct ApConfig {
+    pub strategy: NegStrategy,
+    pub seed: u64,
+    pub batch_size: usize,
+    /// TGN's mask ([`inductive_mask`]): training events touching masked nodes do not
+    /// count as seen for the new-node subset.
+    pub mask: Option<Vec<bool>>,
+}
+
+/// AP / AUC of one subset of positives and their negatives.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BinarySubset {
+    /// Positive events in the subset (each with one negative).
+    pub positives: usize,
+    /// AP over all the subset's pairs pooled.
+    pub ap: f64,
+    pub auc: f64,
+    /// Mean over batches (with at least one positive of the subset) of the per-batch AP.
+    pub ap_batch_mean: f64,
+    pub auc_batch_mean: f64,
+    pub batches: usize,
+}
+
+/// Results of the `ap` protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApMetrics {
+    pub all: BinarySubset,
+    /// Both endpoints seen in training.
+    pub transductive: Option<BinarySubset>,
+    /// Either endpoint new (not seen in training, or masked).
+    pub inductive: Option<BinarySubset>,
+    /// Whether the new-node rule used TGN's mask.
+    pub masked: bool,
+    pub masked_nodes: usize,
+}
+
+/// Results of the `rank` protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankMetrics {
+    pub mrr: f64,
+    pub hits1: f64,
+    pub hits3: f64,
+    pub hits10: f64,
+    pub queries: usize,
+    /// Negatives per query (the file's K; the destination count minus one for `all`).
+    pub k: usize,
+    /// Queries ranked against fewer than K distinct usable negatives
+    /// (rows holding [`NO_NEGATIVE`], or `all` minus true destinations).
+    pub queries_short: usize,
+}
+
+/// Metrics of either protocol (JSON: `{"ap": {...}}` or `{"rank": {...}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metrics {
+    Ap(ApMetrics),
+    Rank(RankMetrics),
+}
+
+/// What a protocol returns: metrics and the number of (src, dst, t) pairs scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolRun {
+    pub metrics: Metrics,
+    pub pairs: u64,
+}
+
+/// One evaluation run as written by `linkcast eval --json` / `--output`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Model or baseline name.
+    pub target: String,
+    /// Graph directory.
+    pub data: String,
+    /// `ap` or `rank`.
+    pub protocol: String,
+    /// `random` / `historical` / `inductive` (ap); `file:PATH`, `generated` or `all` (rank).
+    pub negatives: String,
+    pub k: Option<usize>,
+    pub seed: u64,
+    pub split: Part,
+    pub split_spec: String,
+    /// Event ids evaluated.
+    pub events: Range<usize>,
+    pub batch_size: usize,
+    pub metrics: Metrics,
+    pub pairs: u64,
+    pub seconds: f64,
+    pub pairs_per_s: f64,
+    pub threads: usize,
+    pub version: String,
+}
+
+fn check_part(range: &Range<usize>, part: Part, store: &dyn TemporalStore) -> Result<(), EvalError> {
+    check_range(range, store.num_events())?;
+    if range.is_empty() {
+        return Err(EvalError::EmptySplit { part: part.to_string() });
+    }
+    Ok(())
+}
+
+/// Pooled and per-batch metrics of one subset.
+#[derive(Default)]
+struct SubsetAcc {
+    scores: Vec<f64>,
+    labels: Vec<bool>,
+    positives: usize,
+    ap_sum: f64,
+    auc_sum: f64,
+    batches: usize,
+}
+
+impl SubsetAcc {
+    fn batch(&mut self, pos: &[f64], neg: &[f64]) -> Result<(), EvalError> {
+        if pos.is_empty() {
+            return Ok(());
+        }
+        let n0 = self.scores.len();
+        self.scores.extend_from_slice(pos);
+        self.scores.extend_from_slice(neg);
+        self.labels.extend(pos.iter().map(|_| true).chain(neg.iter().map(|_| false)));
+        let m = binary_metrics(&self.scores[n0..], &self.labels[n0..])?;
+        self.ap_sum += m.ap;
+        self.auc_sum += m.auc;
+        self.batches += 1;
+        self.positives += pos.len();
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<Option<BinarySubset>, EvalError> {
+        if self.positives == 0 {
+            return Ok(None);
+        }
+        let m = binary_metrics(&self.scores, &self.labels)?;
+        let b = self.batches as f64;
+        Ok(Some(BinarySubset {
+            positives: self.positives,
+            ap: m.ap,
+            auc: m.auc,
+            ap_batch_mean: self.ap_sum / b,
+            auc_batch_mean: self.auc_sum / b,
+            batches: self.batches,
+        }))
+    }
+}
+
+/// The `ap` protocol on `part` of `split`: one negative per positive, streaming.
+/// `progress` is called with the number of events of each finished batch.
+pub fn eval_ap(
+    scorer: &mut dyn StreamScorer,
+    store: &dyn TemporalStore,
+    split: &Split,
+    part: Part,
+    dst: DstRange,
+    cfg: &ApConfig,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ProtocolRun, EvalError> {
+    let range = part.range(split);
+    check_part(&range, part, store)?;
+    let times = event_times(store);
+    let seen = train_nodes(store, split, cfg.mask.as_deref());
+    let neg_cfg = NegConfig { strategy: cfg.strategy, seed: cfg.seed, eval_start: split.val.start };
+    let mut sampler = NegativeSampler::new(neg_cfg, dst)?;
+    scorer.start(store, range.start)?;
+    let (mut negs, mut src, mut dsts, mut ts, mut scores) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut subsets: [SubsetAcc; 3] = Default::default();
+    let (mut pos_sub, mut neg_sub): ([Vec<f64>; 2], [Vec<f64>; 2]) = Default::default();
+    let mut pairs = 0u64;
+    for batch in batch_ranges(&times, range.clone(), cfg.batch_size) {
+        sampler.sample(store, batch.clone(), 0, &mut negs)?;
+        let n = batch.len();
+        src.clear();
+        dsts.clear();
+        ts.clear();
+        for e in batch.clone() {
+            let (s, d, t) = store.event(e as EventId);
+            src.push(s);
+            dsts.push(d);
+            ts.push(t);
+        }
+        src.extend_from_within(..n);
+        dsts.extend_from_slice(&negs);
+        ts.extend_from_within(..n);
+        scorer.score(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
+        if scores.len() != 2 * n {
+            return Err(EvalError::Shape {
+                scorer: scorer.name(),
+                what: "scores",
+                expected: 2 * n,
+                found: scores.len(),
+            });
+        }
+        pairs += 2 * n as u64;
+        let (pos, neg) = scores.split_at(n);
+        subsets[0].batch(pos, neg)?;
+        for v in pos_sub.iter_mut().chain(neg_sub.iter_mut()) {
+            v.clear();
+        }
+        for i in 0..n {
+            let new = !seen[src[i] as usize] || !seen[dsts[i] as usize];
+            pos_sub[usize::from(new)].push(pos[i]);
+            neg_sub[usize::from(new)].push(neg[i]);
+        }
+        subsets[1].batch(&pos_sub[0], &neg_sub[0])?;
+        subsets[2].batch(&pos_sub[1], &neg_sub[1])?;
+        scorer.absorb(store, batch)?;
+        progress(n);
+    }
+    let all = subsets[0].finish()?.ok_or(EvalError::EmptySplit { part: part.to_string() })?;
+    let metrics = ApMetrics {
+        all,
+        transductive: subsets[1].finish()?,
+        inductive: subsets[2].finish()?,
+        masked: cfg.mask.is_some(),
+        masked_nodes: cfg.mask.as_ref().map_or(0, |m| m.iter().filter(|&&x| x).count()),
+    };
+    Ok(ProtocolRun { metrics: Metrics::Ap(metrics), pairs })
+}
+
+/// The negatives of the `rank` protocol.
+#[derive(Debug, Clone, Copy)]
+pub enum RankNegatives<'a> {
+    /// K per positive from a saved (or freshly generated) set covering the part.
+    Set(&'a NegativeSet),
+    /// Every destination of the range except the true ones of that source at that time.
+    All,
+}
+
+/// The `rank` protocol on `part` of `split`: each positive scored with its
+/// negatives in the same `score` call (K + 1 consecutive queries, same source and
+/// time), batched `batch_size` positives at a time, streaming.
+#[allow(clippy::too_many_arguments)]
+pub fn eval_rank(
+    scorer: &mut dyn StreamScorer,
+    store: &dyn TemporalStore,
+    split: &Split,
+    part: Part,
+    dst: DstRange,
+    negatives: RankNegatives<'_>,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+) -> Result<ProtocolRun, EvalError> {
+    let range = part.range(split);
+    check_part(&range, part, store)?;
+    dst.check(store.num_nodes())?;
+    let k = match negatives {
+        RankNegatives::Set(set) => {
+            let r = &set.header.range;
+            if r.start != range.start as u64 || r.end != range.end as u64 {
+                return Err(EvalError::InvalidOption(format!(
+                    "the negative set covers events {}..{}, but the {part} part of split {} is {}..{}",
+                    r.start, r.end, split.spec, range.start, range.end
+                )));
+            }
+            set.header.k as usize
+        }
+        // Every destination but the positive itself.
+        RankNegatives::All => dst.len() as usize - 1,
+    };
+    let times = event_times(store);
+    scorer.start(store, range.start)?;
+    let (mut src, mut dsts, mut ts, mut scores) = (vec![], vec![], vec![], vec![]);
+    let mut offsets: Vec<usize> = vec![];
+    let mut trues: HashSet<(u64, u64), FixedState> = HashSet::default();
+    let mut acc = RankAccumulator::default();
+    let (mut pairs, mut short) = (0u64, 0usize);
+    for batch in batch_ranges(&times, range.clone(), batch_size) {
+        src.clear();
+        dsts.clear();
+        ts.clear();
+        offsets.clear();
+        offsets.push(0);
+        if let RankNegatives::All = negatives {
+            // The batch holds whole tie groups: the true destinations at each time.
+            trues.clear();
+            for e in batch.clone() {
+                let (s, d, t) = store.event(e as EventId);
+                trues.insert((pair(s, d), t.to_bits()));
+            }
+        }
+        for e in batch.clone() {
+            let (s, d, t) = store.event(e as EventId);
+            let before = src.len();
+            src.push(s);
+            dsts.push(d);
+            match negatives {
+                RankNegatives::Set(set) => {
+                    let row = set.query(e).expect("range checked");
+                    dsts.extend(row.iter().copied().filter(|&x| x != NO_NEGATIVE));
+                }
+                RankNegatives::All => {
+                    dsts.extend((dst.lo..dst.hi).filter(|&x| !trues.contains(&(pair(s, x), t.to_bits()))));
+                }
+            }
+            let added = dsts.len() - before;
+            src.resize(before + added, s);
+            ts.resize(before + added, t);
+            if added - 1 < k {
+                short += 1;
+            }
+            offsets.push(dsts.len());
+        }
+        scorer.score(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
+        if scores.len() != src.len() {
+            return Err(EvalError::Shape {
+                scorer: scorer.name(),
+                what: "scores",
+                expected: src.len(),
+                found: scores.len(),
+            });
+        }
+        pairs += src.len() as u64;
+        let batch_acc = offsets
+            .par_windows(2)
+            .fold(RankAccumulator::default, |mut a, w| {
+                a.push(rank_metrics(scores[w[0]], &scores[w[0] + 1..w[1]]));
+                a
+            })
+            .reduce(RankAccumulator::default, RankAccumulator::merge);
+        acc = acc.merge(batch_acc);
+        scorer.absorb(store, batch.clone())?;
+        progress(batch.len());
+    }
+    let s = acc.finish()?;
+    let metrics = RankMetrics {
+        mrr: s.mrr,
+        hits1: s.hits.at1,
+        hits3: s.hits.at3,
+        hits10: s.hits.at10,
+        queries: s.n,
+        k,
+        queries_short: short,
+    };
+    Ok(ProtocolRun { metrics: Metrics::Rank(metrics), pairs })
+}
+
+#[inline]
+fn pair(s: NodeId, d: NodeId) -> u64 {
+    (u64::from(s) << 32) | u64::from(d)
+}

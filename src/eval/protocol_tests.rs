@@ -1,0 +1,181 @@
+//! Protocol tests with scorers of known quality.
+
+use super::*;
+use crate::sample::negatives::RankConfig;
+use crate::store::split::SplitSpec;
+use crate::store::{EventLog, MemStore};
+
+/// A scorer that knows the future: 1 for a true event of the batch, else 0.
+struct Oracle;
+/// The same score for everything.
+struct Constant;
+/// Knows the `ap` protocol's layout: the first half of a batch's queries are the positives.
+struct FirstHalf;
+
+impl StreamScorer for FirstHalf {
+    fn name(&self) -> String {
+        "first-half".into()
+    }
+    fn start(&mut self, _: &dyn TemporalStore, _: usize) -> Result<(), EvalError> {
+        Ok(())
+    }
+    fn score(
+        &mut self,
+        _: &dyn TemporalStore,
+        _: Range<usize>,
+        src: &[NodeId],
+        _: &[NodeId],
+        _: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<(), EvalError> {
+        out.clear();
+        out.extend((0..src.len()).map(|i| f64::from(u8::from(i < src.len() / 2))));
+        Ok(())
+    }
+    fn absorb(&mut self, _: &dyn TemporalStore, _: Range<usize>) -> Result<(), EvalError> {
+        Ok(())
+    }
+}
+
+impl StreamScorer for Oracle {
+    fn name(&self) -> String {
+        "oracle".into()
+    }
+    fn start(&mut self, _: &dyn TemporalStore, _: usize) -> Result<(), EvalError> {
+        Ok(())
+    }
+    fn score(
+        &mut self,
+        store: &dyn TemporalStore,
+        batch: Range<usize>,
+        src: &[NodeId],
+        dst: &[NodeId],
+        t: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<(), EvalError> {
+        out.clear();
+        for i in 0..src.len() {
+            let hit = batch.clone().any(|e| store.event(e as u32) == (src[i], dst[i], t[i]));
+            out.push(f64::from(u8::from(hit)));
+        }
+        Ok(())
+    }
+    fn absorb(&mut self, _: &dyn TemporalStore, _: Range<usize>) -> Result<(), EvalError> {
+        Ok(())
+    }
+}
+
+impl StreamScorer for Constant {
+    fn name(&self) -> String {
+        "constant".into()
+    }
+    fn start(&mut self, _: &dyn TemporalStore, _: usize) -> Result<(), EvalError> {
+        Ok(())
+    }
+    fn score(
+        &mut self,
+        _: &dyn TemporalStore,
+        _: Range<usize>,
+        src: &[NodeId],
+        _: &[NodeId],
+        _: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<(), EvalError> {
+        out.clear();
+        out.resize(src.len(), 0.5);
+        Ok(())
+    }
+    fn absorb(&mut self, _: &dyn TemporalStore, _: Range<usize>) -> Result<(), EvalError> {
+        Ok(())
+    }
+}
+
+fn graph() -> MemStore {
+    let mut log = EventLog::with_feat_dim(0);
+    for i in 0..400u32 {
+        let s = (i * 7) % 50;
+        let d = 50 + (i * 13 + i / 3) % 50;
+        log.push(s, d, f64::from(i / 2), &[]);
+    }
+    MemStore::build(log, 100, false, 16, None).unwrap()
+}
+
+fn split(store: &MemStore) -> Split {
+    split_store(store, SplitSpec::default()).unwrap()
+}
+
+#[test]
+fn perfect_scorer_gets_ap_one_and_constant_gets_half() {
+    let store = graph();
+    let sp = split(&store);
+    let dst = DstRange { lo: 50, hi: 100 };
+    for strategy in [NegStrategy::Random, NegStrategy::Historical, NegStrategy::Inductive] {
+        let cfg = ApConfig { strategy, seed: 3, batch_size: 20, mask: None };
+        let run = eval_ap(&mut FirstHalf, &store, &sp, Part::Test, dst, &cfg, &mut |_| {}).unwrap();
+        let Metrics::Ap(m) = run.metrics else { panic!() };
+        assert_eq!(m.all.positives, sp.test.len());
+        assert_eq!(run.pairs, 2 * sp.test.len() as u64);
+        assert!((m.all.ap - 1.0).abs() < 1e-12 && (m.all.auc - 1.0).abs() < 1e-12, "{m:?}");
+        assert!((m.all.ap_batch_mean - 1.0).abs() < 1e-12);
+        let run = eval_ap(&mut Constant, &store, &sp, Part::Val, dst, &cfg, &mut |_| {}).unwrap();
+        let Metrics::Ap(m) = run.metrics else { panic!() };
+        assert!((m.all.ap - 0.5).abs() < 1e-12 && (m.all.auc - 0.5).abs() < 1e-12, "{m:?}");
+        let sub = m.transductive.map_or(0, |s| s.positives) + m.inductive.map_or(0, |s| s.positives);
+        assert_eq!(sub, sp.val.len());
+    }
+}
+
+#[test]
+fn rank_protocol_known_ranks() {
+    let store = graph();
+    let sp = split(&store);
+    let dst = DstRange { lo: 50, hi: 100 };
+    let set =
+        NegativeSet::generate(&store, sp.test.clone(), dst, &RankConfig { k: 10, ..Default::default() })
+            .unwrap();
+    let run = eval_rank(&mut Oracle, &store, &sp, Part::Test, dst, RankNegatives::Set(&set), 32, &mut |_| {})
+        .unwrap();
+    let Metrics::Rank(m) = run.metrics else { panic!() };
+    assert_eq!((m.mrr, m.hits1, m.queries), (1.0, 1.0, sp.test.len()));
+    // Constant: every positive ties with its K negatives: rank (1 + K + 1) / 2.
+    let run =
+        eval_rank(&mut Constant, &store, &sp, Part::Test, dst, RankNegatives::Set(&set), 32, &mut |_| {})
+            .unwrap();
+    let Metrics::Rank(m) = run.metrics else { panic!() };
+    assert!((m.mrr - 2.0 / 12.0).abs() < 1e-12, "{m:?}");
+    assert_eq!((m.hits1, m.hits3, m.hits10), (0.5, 0.5, 0.5));
+    // All destinations: the oracle still ranks first.
+    let run =
+        eval_rank(&mut Oracle, &store, &sp, Part::Test, dst, RankNegatives::All, 32, &mut |_| {}).unwrap();
+    let Metrics::Rank(m) = run.metrics else { panic!() };
+    assert_eq!(m.mrr, 1.0);
+    // A set made for the other part is refused.
+    let err =
+        eval_rank(&mut Constant, &store, &sp, Part::Val, dst, RankNegatives::Set(&set), 32, &mut |_| {});
+    assert!(err.unwrap_err().to_string().contains("negative set covers"));
+}
+
+#[test]
+fn edgebank_through_the_protocols_and_mask() {
+    let store = graph();
+    let sp = split(&store);
+    let dst = DstRange { lo: 50, hi: 100 };
+    let mask = inductive_mask(&store, &sp, 0.1, 1);
+    let active: HashSet<u32> = (0..store.num_events())
+        .flat_map(|e| {
+            let (s, d, _) = store.event(e as u32);
+            [s, d]
+        })
+        .collect();
+    let masked = mask.iter().filter(|&&m| m).count();
+    assert_eq!(masked, (0.1 * active.len() as f64).round() as usize);
+    assert_eq!(mask, inductive_mask(&store, &sp, 0.1, 1));
+    let cfg = ApConfig { strategy: NegStrategy::Random, seed: 0, batch_size: 25, mask: Some(mask) };
+    let mut eb =
+        crate::eval::make_baseline(&crate::eval::BaselineConfig::new(crate::eval::BaselineKind::EdgeBank))
+            .unwrap();
+    let run = eval_ap(eb.as_mut(), &store, &sp, Part::Test, dst, &cfg, &mut |_| {}).unwrap();
+    let Metrics::Ap(m) = run.metrics else { panic!() };
+    assert!(m.masked && m.masked_nodes == masked && m.inductive.is_some());
+    assert!(m.all.ap > 0.5, "{m:?}");
+}

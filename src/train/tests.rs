@@ -1,0 +1,315 @@
+//! Tests of the models and the training loop on a slice of the bundled CollegeMsg:
+//! model-level causality (with leaky variants that must be caught), determinism,
+//! resume, and a learning test against the popularity baseline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
+use crate::eval::protocol::{ApConfig, Metrics, Part, eval_ap};
+use crate::eval::scorer::{EvalError, StreamScorer};
+use crate::ingest::{IngestOptions, ingest_files};
+use crate::model::Net;
+use crate::model::config::{ModelConfig, ModelKind};
+use crate::sample::batch::batch_ranges;
+use crate::sample::negatives::{DstRange, NegStrategy};
+use crate::store::split::{Split, SplitSpec};
+use crate::store::{EventLog, MemStore, NodeId, TemporalStore, Time};
+use crate::train::scorer::ModelScorer;
+use crate::train::trainer::Trainer;
+use crate::train::{TrainConfig, TrainOutcome};
+
+fn collegemsg() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/collegemsg/CollegeMsg.txt.gz")
+}
+
+/// The first `n` events of CollegeMsg, plus `extra` events fed after them (ingest
+/// order: sorted stably by time, so an extra event lands after every original
+/// event with the same or an earlier timestamp).
+fn store_of(n: usize, extra: &[(NodeId, NodeId, Time)]) -> MemStore {
+    let data = ingest_files(&[collegemsg()], &IngestOptions::default()).unwrap().data;
+    let ev = &data.events;
+    let mut rows: Vec<(NodeId, NodeId, Time)> = (0..n).map(|i| (ev.src[i], ev.dst[i], ev.t[i])).collect();
+    rows.extend_from_slice(extra);
+    let mut log = EventLog::with_feat_dim(0);
+    for (s, d, t) in rows {
+        log.push(s, d, t, &[]);
+    }
+    log.stable_sort_by_time();
+    MemStore::from_log(log, false).unwrap()
+}
+
+fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
+    let mut c = ModelConfig::preset(kind, nodes, 0, 0);
+    if c.has_memory() {
+        c.memory_dim = 16;
+    }
+    c.time_dim = 8;
+    c.emb_dim = 16;
+    c.neighbors = if kind == ModelKind::Graphmixer { 6 } else { 5 };
+    c
+}
+
+fn times(store: &dyn TemporalStore) -> Vec<Time> {
+    store.event_segments().iter().flat_map(|s| s.t.iter().copied()).collect()
+}
+
+/// Scores of the given queries for the batch `batch` after replaying `0..batch.start`;
+/// `leak` scores with the batch (and what follows it) already visible.
+fn batch_scores(
+    kind: ModelKind,
+    store: &dyn TemporalStore,
+    batch: std::ops::Range<usize>,
+    q: &[(NodeId, NodeId, Time)],
+    leak: bool,
+) -> Vec<f64> {
+    let net = Net::new(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap();
+    let mut sc = ModelScorer::from_net(net, 50, 0);
+    sc.start(store, batch.start).unwrap();
+    let (src, dst, t): (Vec<_>, Vec<_>, Vec<_>) =
+        q.iter().copied().fold((vec![], vec![], vec![]), |mut a, x| {
+            a.0.push(x.0);
+            a.1.push(x.1);
+            a.2.push(x.2);
+            a
+        });
+    let mut out = Vec::new();
+    let seen = if leak {
+        // Wrong on both counts: the memory absorbs the batch before it is scored and
+        // the sampler's cut-off is the end of the log.
+        sc.absorb(store, batch.clone()).unwrap();
+        store.num_events()..store.num_events()
+    } else {
+        batch
+    };
+    let res = sc.score(store, seen.clone(), &src, &dst, &t, &mut out);
+    if leak && sc.net.cfg.has_memory() {
+        // The scorer refuses a memory ahead of the batch; score through the net directly.
+        assert!(matches!(res, Err(EvalError::Causality { .. })), "{res:?}");
+        return leaky_direct(&mut sc, store, &src, &dst, &t);
+    }
+    res.unwrap();
+    out
+}
+
+/// Embeddings from the whole log (cut-off = end) with whatever the memory holds.
+fn leaky_direct(
+    sc: &mut ModelScorer,
+    store: &dyn TemporalStore,
+    src: &[NodeId],
+    dst: &[NodeId],
+    t: &[Time],
+) -> Vec<f64> {
+    use crate::model::Roots;
+    use crate::sample::neighbors::NeighborSampler;
+    let nodes: Vec<NodeId> = src.iter().chain(dst).copied().collect();
+    let tt: Vec<Time> = t.iter().chain(t).copied().collect();
+    let sampler = NeighborSampler::new(store, sc.net.sampler_config(0)).unwrap();
+    let layers = sampler.sample_layers(&nodes, &tt, store.num_events() as u32).unwrap();
+    tch::no_grad(|| {
+        let emb = sc.net.embed(store, Roots { nodes: &nodes, t: &tt, layers: &layers }).unwrap();
+        let proj = sc.net.project(&emb);
+        let n = src.len() as i64;
+        let a: Vec<i64> = (0..n).collect();
+        let b: Vec<i64> = (n..2 * n).collect();
+        let p = sc.net.logits(&proj, &a, &b).sigmoid();
+        Vec::<f32>::try_from(p).unwrap().into_iter().map(f64::from).collect()
+    })
+}
+
+/// libtorch's intra-op pool is shared by the whole process: two tests training at
+/// once would change each other's reduction order. Tests that compare bits hold this.
+static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn causality_planted_events_do_not_change_scores() {
+    let _g = torch_lock();
+    let base = store_of(3000, &[]);
+    let t = times(&base);
+    let ranges = batch_ranges(&t, 0..base.num_events(), 100);
+    let batch = ranges[20].clone();
+    let (a, b) = (batch.start, batch.end);
+    let ev = |e: usize| base.event(e as u32);
+    // Queries: the batch's positives and a few other pairs at the batch's times.
+    let mut q: Vec<(NodeId, NodeId, Time)> = (a..b).map(ev).collect();
+    q.extend((a..b).map(|e| (ev(e).0, ev(a - 1 - (e - a) % 50).1, ev(e).2)));
+    // Planted: at the batch's own first timestamp, inside the batch, and later, all
+    // touching the batch's endpoints.
+    let (s0, d0, t0) = ev(a);
+    let (s1, d1, t1) = ev((a + b) / 2);
+    let planted =
+        [(s0, d1, t0), (d0, s1, t0), (s1, d0, t1), (s0, d0, t1), (d1, s0, ev(b - 1).2 + 1.0), (s0, s1, 1e12)];
+    let with = store_of(3000, &planted);
+    assert_eq!(with.num_events(), 3006);
+    for e in 0..a {
+        assert_eq!(base.event(e as u32), with.event(e as u32), "events before the batch must be unchanged");
+    }
+    for kind in [ModelKind::Tgn, ModelKind::Graphmixer, ModelKind::Tgat, ModelKind::Jodie, ModelKind::Dyrep] {
+        let clean = batch_scores(kind, &base, a..b, &q, false);
+        let planted_scores = batch_scores(kind, &with, a..b, &q, false);
+        assert_eq!(clean.len(), q.len());
+        let same = clean.iter().zip(&planted_scores).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same, "{kind}: planted events changed the scores");
+        // The deliberately leaky variant must see them.
+        let leaky = batch_scores(kind, &with, a..b, &q, true);
+        let differs = clean.iter().zip(&leaky).any(|(x, y)| x.to_bits() != y.to_bits());
+        assert!(differs, "{kind}: the leaky variant was not caught");
+    }
+}
+
+fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        patience: 10,
+        lr: 1e-3,
+        batch_size: 100,
+        seed,
+        threads: 2,
+        prefetch: 2,
+        split: "0.7,0.15,0.15".into(),
+        device: "cpu".into(),
+    }
+}
+
+fn trainer(store: &Arc<MemStore>, kind: ModelKind, cfg: TrainConfig, out: &Path) -> Trainer {
+    trainer_with(store, tiny(kind, store.num_nodes()), cfg, out)
+}
+
+fn trainer_with(store: &Arc<MemStore>, mut mc: ModelConfig, cfg: TrainConfig, out: &Path) -> Trainer {
+    let s: Arc<dyn TemporalStore> = store.clone();
+    let split = Split::compute(&times(&**store), SplitSpec::default()).unwrap();
+    mc.time_origin = store.time_range().unwrap().0;
+    let net = Net::new(mc, tch::Device::Cpu, cfg.seed).unwrap();
+    let dst = DstRange::all(store.num_nodes());
+    Trainer::new(net, s, cfg, split, dst, out, String::new(), serde_json::json!({})).unwrap()
+}
+
+fn losses(o: &TrainOutcome) -> Vec<(u64, u64)> {
+    o.epochs.iter().map(|e| (e.loss.to_bits(), e.val.ap.to_bits())).collect()
+}
+
+#[test]
+fn training_is_deterministic_and_resume_equals_uninterrupted() {
+    let _g = torch_lock();
+    let store = Arc::new(store_of(4000, &[]));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: u64| {
+        trainer(&store, ModelKind::Tgn, train_cfg(2, seed), &dir.path().join(name)).run(&mut |_| {}).unwrap()
+    };
+    let a = run("a", 3);
+    let b = run("b", 3);
+    assert_eq!(losses(&a), losses(&b), "same seed, same threads: identical losses");
+    assert_eq!(a.test.ap.to_bits(), b.test.ap.to_bits());
+    let c = run("c", 4);
+    assert_ne!(losses(&a), losses(&c), "another seed gives other losses");
+
+    // Interrupted in the middle of epoch 2, then resumed from the epoch-1 checkpoint.
+    let out = dir.path().join("d");
+    let mut t = trainer(&store, ModelKind::Tgn, train_cfg(2, 3), &out);
+    let per_epoch = a.epochs[0].train_events.div_ceil(100);
+    t.fail_after_batches = Some(per_epoch + per_epoch / 2);
+    assert!(t.run(&mut |_| {}).is_err());
+    let state: crate::train::checkpoint::TrainState =
+        crate::train::checkpoint::read_json(&out, crate::train::checkpoint::STATE).unwrap();
+    assert_eq!(state.epochs_done, 1, "the checkpoint holds the last completed epoch");
+    let mut r = trainer(&store, ModelKind::Tgn, train_cfg(2, 3), &out);
+    r.resume().unwrap();
+    let d = r.run(&mut |_| {}).unwrap();
+    assert_eq!(losses(&a), losses(&d), "resume must equal the uninterrupted run");
+    assert_eq!(a.test.ap.to_bits(), d.test.ap.to_bits());
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "memory.safetensors",
+        "metrics.jsonl",
+        "state.json",
+        "results.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn resume_refuses_another_model() {
+    let store = Arc::new(store_of(2000, &[]));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let mut cfg = train_cfg(1, 0);
+    cfg.lr = 1e-4;
+    trainer(&store, ModelKind::Tgn, cfg.clone(), &out).run(&mut |_| {}).unwrap();
+    let mut g = trainer(&store, ModelKind::Graphmixer, cfg, &out);
+    let err = g.resume().unwrap_err().to_string();
+    assert!(err.contains("tgn") && err.contains("graphmixer"), "{err}");
+}
+
+/// AP of a scorer on the validation split with the `ap` protocol (random negatives).
+fn val_ap(scorer: &mut dyn StreamScorer, store: &dyn TemporalStore, split: &Split) -> f64 {
+    let cfg = ApConfig { strategy: NegStrategy::Random, seed: 11, batch_size: 200, mask: None };
+    let run = eval_ap(scorer, store, split, Part::Val, DstRange::all(store.num_nodes()), &cfg, &mut |_| {})
+        .unwrap();
+    match run.metrics {
+        Metrics::Ap(m) => m.all.ap,
+        other => panic!("expected ap metrics, got {other:?}"),
+    }
+}
+
+/// Scores uniformly at random: what the learning test must reject.
+struct Noise(u64);
+impl StreamScorer for Noise {
+    fn name(&self) -> String {
+        "noise".into()
+    }
+    fn start(&mut self, _: &dyn TemporalStore, _: usize) -> Result<(), EvalError> {
+        Ok(())
+    }
+    fn score(
+        &mut self,
+        _: &dyn TemporalStore,
+        _: std::ops::Range<usize>,
+        src: &[NodeId],
+        _: &[NodeId],
+        _: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<(), EvalError> {
+        out.clear();
+        for _ in src {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            out.push((self.0 >> 11) as f64 / (1u64 << 53) as f64);
+        }
+        Ok(())
+    }
+    fn absorb(&mut self, _: &dyn TemporalStore, _: std::ops::Range<usize>) -> Result<(), EvalError> {
+        Ok(())
+    }
+}
+
+/// The learning criterion: validation AP at least `MARGIN` above the popularity baseline.
+const MARGIN: f64 = 0.02;
+
+#[test]
+fn tgn_and_graphmixer_learn_beyond_popularity() {
+    let _g = torch_lock();
+    let store = Arc::new(store_of(20_000, &[]));
+    let split = Split::compute(&times(&*store), SplitSpec::default()).unwrap();
+    let mut pop = make_baseline(&BaselineConfig::new(BaselineKind::Popularity)).unwrap();
+    let pop_ap = val_ap(pop.as_mut(), &*store, &split);
+    let noise_ap = val_ap(&mut Noise(5), &*store, &split);
+    assert!(noise_ap < pop_ap + MARGIN, "the criterion must reject noise ({noise_ap} vs {pop_ap})");
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [ModelKind::Tgn, ModelKind::Graphmixer] {
+        let out = dir.path().join(kind.to_string());
+        // Default sizes (memory/time/embedding 100), as users train.
+        let mut t =
+            trainer_with(&store, ModelConfig::preset(kind, store.num_nodes(), 0, 0), train_cfg(2, 0), &out);
+        t.run(&mut |_| {}).unwrap();
+        let mut sc = ModelScorer::open(&out, tch::Device::Cpu).unwrap();
+        let ap = val_ap(&mut sc, &*store, &split);
+        eprintln!("{kind}: validation AP {ap:.4}, popularity {pop_ap:.4}, noise {noise_ap:.4}");
+        assert!(ap > pop_ap + MARGIN, "{kind}: validation AP {ap:.4} vs popularity {pop_ap:.4} + {MARGIN}");
+    }
+}

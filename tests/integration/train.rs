@@ -1,0 +1,133 @@
+//! `linkcast train` through the real binary: a short run writes a complete model
+//! directory; bad input gets a clear error.
+
+use crate::cli::linkcast;
+
+const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/collegemsg/CollegeMsg.txt.gz");
+
+fn small_tgn() -> Vec<&'static str> {
+    vec![
+        "--epochs",
+        "1",
+        "--max-batches",
+        "3",
+        "--memory-dim",
+        "8",
+        "--time-dim",
+        "8",
+        "--emb-dim",
+        "8",
+        "--threads",
+        "1",
+    ]
+}
+
+#[test]
+fn train_writes_a_complete_model_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    let out = linkcast()
+        .args(["train", BUNDLED, "-o"])
+        .arg(&m)
+        .args(small_tgn())
+        .args(["--device", "cpu", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ap = v["test"]["ap"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ap));
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "memory.safetensors",
+        "state.json",
+        "ids.tsv",
+        "metrics.jsonl",
+        "training.png",
+        "results.json",
+    ] {
+        assert!(m.join(f).is_file(), "{f} missing");
+    }
+    let png = std::fs::read(m.join("training.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let ids = std::fs::read_to_string(m.join("ids.tsv")).unwrap();
+    assert_eq!(ids.lines().count(), 1899);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model"]["kind"], "tgn");
+    assert_eq!(cfg["model"]["memory_dim"], 8);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["watermark_events"], 59_835, "the final memory absorbed every event");
+
+    // The output exists: refused without --force or --resume.
+    let out = linkcast().args(["train", BUNDLED, "-o"]).arg(&m).args(small_tgn()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    // Resuming it as another model type is refused with both names.
+    let out = linkcast()
+        .args(["train", BUNDLED, "-o"])
+        .arg(&m)
+        .args(["--model", "graphmixer", "--resume", "--epochs", "2", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tgn") && err.contains("graphmixer"), "{err}");
+}
+
+#[test]
+fn train_rejects_bad_input_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every event at one timestamp: the split cannot cut a tie group, so validation is empty.
+    let flat = tmp.path().join("flat.csv");
+    std::fs::write(&flat, "1,2,5\n2,3,5\n3,1,5\n1,3,5\n").unwrap();
+    let out = linkcast()
+        .args(["train"])
+        .arg(&flat)
+        .arg("-o")
+        .arg(tmp.path().join("a"))
+        .args(small_tgn())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty"), "{err}");
+
+    // A missing input is named.
+    let out =
+        linkcast().args(["train", "no/such/file.csv", "-o"]).arg(tmp.path().join("b")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/file.csv"));
+
+    // CUDA requested where there is none: a clear error (on a GPU machine it trains).
+    if !tch_cuda_available() {
+        let out = linkcast()
+            .args(["train", BUNDLED, "-o"])
+            .arg(tmp.path().join("c"))
+            .args(small_tgn())
+            .args(["--device", "cuda"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("CUDA is not available"));
+    }
+
+    // A bad model name lists the choices.
+    let out = linkcast()
+        .args(["train", BUNDLED, "-o"])
+        .arg(tmp.path().join("d"))
+        .args(["--model", "gat"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("graphmixer"));
+}
+
+fn tch_cuda_available() -> bool {
+    let out = linkcast().args(["doctor", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["cuda_available"].as_bool().unwrap_or(false)
+}
