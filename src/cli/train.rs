@@ -205,7 +205,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
         Progress::Batch { events, loss } => {
-            loss_avg = if loss_avg == 0.0 { loss } else { 0.95 * loss_avg + 0.05 * loss };
+            if loss.is_finite() {
+                loss_avg = loss;
+            }
             if let Some(b) = &bar {
                 b.inc(events as u64);
                 b.set_message(format!("loss {loss_avg:.4}"));

@@ -116,7 +116,7 @@ impl Memory {
         let mut feat = self.msg_feat.index_select(0, nodes);
         if self.aggregator == Aggregator::Mean {
             let cnt: Vec<f32> = host.iter().map(|&n| self.msg_cnt[n] as f32).collect();
-            let c = Tensor::from_slice(&cnt).to_device(mem.device()).unsqueeze(1);
+            let c = crate::model::upload(Tensor::from_slice(&cnt), mem.device()).unsqueeze(1);
             other /= &c;
             feat /= &c;
         }
@@ -172,8 +172,8 @@ impl Memory {
         if rows.is_empty() {
             return;
         }
-        let r = Tensor::from_slice(&rows).to_device(device);
-        let n = Tensor::from_slice(&nodes).to_device(device);
+        let r = crate::model::upload(Tensor::from_slice(&rows), device);
+        let n = crate::model::upload(Tensor::from_slice(&nodes), device);
         tch::no_grad(|| {
             let o = other.detach().index_select(0, &r);
             let f = feat.detach().index_select(0, &r);

@@ -40,6 +40,20 @@ pub enum ModelError {
     },
 }
 
+/// Move a host tensor built for one batch to `device`. On a GPU the copy goes
+/// through pinned memory and does not block: a plain copy from pageable memory
+/// waits for every kernel queued before it, and a batch makes a dozen of them, so
+/// the GPU would drain its queue a dozen times per batch.
+pub fn upload(t: tch::Tensor, device: tch::Device) -> tch::Tensor {
+    match device {
+        tch::Device::Cpu => t,
+        d => {
+            let kind = t.kind();
+            t.pin_memory(d).to_device_(d, kind, true, false)
+        }
+    }
+}
+
 /// `auto` = CUDA 0 when available, else CPU; `cuda` = `cuda:0`.
 pub fn parse_device(s: &str) -> Result<tch::Device, ModelError> {
     let s = s.trim().to_ascii_lowercase();

@@ -186,11 +186,11 @@ impl Net {
     }
 
     fn f32s(&self, v: &[f32], shape: &[i64]) -> Tensor {
-        Tensor::from_slice(v).view(shape).to_device(self.device)
+        crate::model::upload(Tensor::from_slice(v).view(shape), self.device)
     }
 
     fn i64s(&self, v: &[i64]) -> Tensor {
-        Tensor::from_slice(v).to_device(self.device)
+        crate::model::upload(Tensor::from_slice(v), self.device)
     }
 
     /// Edge features of events `eid` (padding slots included), `[n * e]`.
@@ -365,7 +365,8 @@ impl Net {
                 self.f32s(&f, &[(n * k) as i64, self.cfg.edge_dim as i64])
             });
             let mask: Vec<bool> = s.mask.iter().map(|&m| m != 0).collect();
-            let mask = Tensor::from_slice(&mask).view([n as i64, k as i64]).to_device(self.device);
+            let mask =
+                crate::model::upload(Tensor::from_slice(&mask).view([n as i64, k as i64]), self.device);
             edge.push((te, feats, mask));
         }
         // Layer 1 reads the (possibly shared) node rows; deeper layers read per-slot rows.

@@ -288,7 +288,8 @@ impl Trainer {
         };
         let start = Instant::now();
         let pipe = BatchPipeline::start(self.store.clone(), bcfg, self.dst, ranges)?;
-        let mut loss_sum = 0.0;
+        let mut loss_acc = Tensor::zeros([], (Kind::Double, self.net.device()));
+        let (mut read, mut read_at, mut shown) = (0.0, 0usize, f64::NAN);
         let mut batches = 0usize;
         for b in pipe {
             let b = b?;
@@ -313,15 +314,21 @@ impl Trainer {
                 tch::Reduction::Mean,
             );
             self.adam.backward_step(&loss);
-            let l = loss.to_kind(Kind::Double).double_value(&[]);
-            if !l.is_finite() {
-                return Err(TrainError::Invalid(format!(
-                    "loss became {l} in epoch {epoch} batch {}",
-                    b.index
-                )));
-            }
-            loss_sum += l;
+            // The loss stays on the device and is read every 16 batches: reading it
+            // is a synchronisation that would stall a GPU once per batch.
+            loss_acc += loss.detach().to_kind(Kind::Double);
             batches += 1;
+            if batches % 16 == 0 {
+                let total = loss_acc.double_value(&[]);
+                if !total.is_finite() {
+                    return Err(TrainError::Invalid(format!(
+                        "loss became {total} in epoch {epoch} by batch {}",
+                        b.index
+                    )));
+                }
+                shown = (total - read) / (batches - read_at) as f64;
+                (read, read_at) = (total, batches);
+            }
             if self.net.cfg.has_memory() {
                 // The batch's own events become memory only after the step.
                 if self.net.absorbed() != b.range.start {
@@ -330,7 +337,7 @@ impl Trainer {
                 }
                 self.net.absorb(&*self.store, b.range.clone())?;
             }
-            on(Progress::Batch { events: n as usize, loss: l });
+            on(Progress::Batch { events: n as usize, loss: shown });
             self.batches_done += 1;
             if self.fail_after_batches.is_some_and(|m| self.batches_done >= m) {
                 return Err(TrainError::Invalid(format!(
@@ -338,6 +345,10 @@ impl Trainer {
                     self.batches_done
                 )));
             }
+        }
+        let loss_sum = loss_acc.double_value(&[]);
+        if !loss_sum.is_finite() {
+            return Err(TrainError::Invalid(format!("loss became {loss_sum} in epoch {epoch}")));
         }
         let train_seconds = start.elapsed().as_secs_f64();
         // Validation continues the stream: memory has absorbed the training events.
