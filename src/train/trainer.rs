@@ -318,7 +318,7 @@ impl Trainer {
             // is a synchronisation that would stall a GPU once per batch.
             loss_acc += loss.detach().to_kind(Kind::Double);
             batches += 1;
-            if batches % 16 == 0 {
+            if batches.is_multiple_of(16) {
                 let total = loss_acc.double_value(&[]);
                 if !total.is_finite() {
                     return Err(TrainError::Invalid(format!(
