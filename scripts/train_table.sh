@@ -2,7 +2,8 @@
 # Accuracy table for issue 4: TGN and GraphMixer (linkcast) and PyG's TGN on three
 # real graphs, 3 seeds, same split / sizes / negatives / epochs. Writes one JSON per
 # run under $OUT and a markdown table to $OUT/table.md. CPU, `--threads` cores.
-# Usage: scripts/train_table.sh [EPOCHS] [THREADS]   (env: OUT, DATA=../shared/datasets, SEEDS="0 1 2")
+# Usage: scripts/train_table.sh [EPOCHS] [THREADS]
+#   env: OUT, DATA=../shared/datasets, SEEDS="0 1 2", DATASETS="collegemsg wikipedia enron"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -11,6 +12,7 @@ THREADS=${2:-2}
 OUT=${OUT:-runs/train-table}
 DATA=${DATA:-../shared/datasets}
 SEEDS=${SEEDS:-0 1 2}
+DATASETS=${DATASETS:-collegemsg wikipedia enron}
 BIN=./target/release/linkcast
 mkdir -p "$OUT"
 cargo build --release -q
@@ -18,7 +20,7 @@ ingest() { [ -d "runs/$1" ] || $BIN -q ingest "$2" ${3:-} -o "runs/$1"; }
 ingest collegemsg "$DATA/collegemsg/CollegeMsg.txt.gz"
 ingest wikipedia "$DATA/wikipedia-uit/ml_wikipedia.txt" --bipartite
 ingest enron "$DATA/enron/ml_enron.csv"
-for ds in collegemsg wikipedia enron; do
+for ds in $DATASETS; do
   for seed in $SEEDS; do
     for model in tgn graphmixer; do
       f="$OUT/linkcast-$ds-$model-s$seed.json"
