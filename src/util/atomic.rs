@@ -70,6 +70,12 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         _ => Path::new("."),
     };
     let mut f = tempfile::NamedTempFile::new_in(dir)?;
+    // Temporary files are created 0600; an output is an ordinary file (0644).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     f.write_all(bytes)?;
     f.as_file().sync_all()?;
     f.persist(path).map_err(|e| e.error)?;
