@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 
 use linkcast::eval::baselines::{BaselineConfig, BaselineKind, TrainMask, make_baseline_masked};
 use linkcast::eval::protocol::{
-    ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask, split_store,
+    ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask, masked_view,
+    split_store,
 };
 use linkcast::eval::scorer::StreamScorer;
 use linkcast::sample::negatives::{DstRange, NegStrategy, NegativeSet, RankConfig};
@@ -176,9 +177,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(_), _) => bail!("with --baseline give exactly one path: the graph directory"),
         (None, _) => bail!("give TARGET DATA (a baseline name or model directory, then a graph directory)"),
     };
-    let store = MmapStore::open(&data).with_context(|| format!("opening graph {}", data.display()))?;
+    let mut store: Box<dyn TemporalStore> =
+        Box::new(MmapStore::open(&data).with_context(|| format!("opening graph {}", data.display()))?);
     let ids = read_ids(&data).with_context(|| format!("reading ids of {}", data.display()))?;
-    let split = split_store(&store, a.split_spec).context("splitting the graph")?;
+    let mut split = split_store(&*store, a.split_spec).context("splitting the graph")?;
     let part = match a.split {
         SplitPart::Val => Part::Val,
         SplitPart::Test => Part::Test,
@@ -189,10 +191,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         bail!("--mask must be a fraction in [0, 1], got {f}");
     }
-    let mask = a.mask.map(|f| inductive_mask(&store, &split, f, a.mask_seed));
+    let mut mask = a.mask.map(|f| inductive_mask(&*store, &split, f, a.mask_seed));
+    if let Some(m) = &mask
+        && Path::new(&target).is_dir()
+    {
+        // A model trained with `--mask` never saw the masked nodes' training events,
+        // in its memory or its neighbour lists: evaluate it on that same view, where
+        // the masked nodes are simply new.
+        let (view, view_split) = masked_view(&*store, &split, m).context("building the masked view")?;
+        store = Box::new(view);
+        split = view_split;
+        mask = None;
+    }
     let train_mask =
         mask.clone().map(|m| TrainMask { masked: std::sync::Arc::new(m), train_end: split.train.end });
-    let mut scorer = open_target(&target, &a, &store, &split, train_mask)?;
+    let mut scorer = open_target(&target, &a, &*store, &split, train_mask)?;
     let range = part.range(&split);
     let bar = crate::cli::show_progress().then(|| {
         let pb = indicatif::ProgressBar::new(range.len() as u64);
@@ -214,17 +227,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let (run, negatives, k, seed) = match a.protocol {
         Protocol::Ap => {
             let cfg = ApConfig { strategy: a.negatives, seed: a.seed, batch_size: a.batch_size, mask };
-            let run = eval_ap(scorer.as_mut(), &store, &split, part, dst, &cfg, &mut progress)?;
+            let run = eval_ap(scorer.as_mut(), &*store, &split, part, dst, &cfg, &mut progress)?;
             (run, a.negatives.to_string(), None, a.seed)
         }
         Protocol::Rank => {
             if let Some(f) = &a.negatives_file {
-                let set = NegativeSet::load_for(f, &store)
+                let set = NegativeSet::load_for(f, &*store)
                     .with_context(|| format!("negative set {}", f.display()))?;
                 let (k, seed) = (set.header.k as usize, set.header.seed);
                 let run = eval_rank(
                     scorer.as_mut(),
-                    &store,
+                    &*store,
                     &split,
                     part,
                     dst,
@@ -236,7 +249,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             } else if a.k.trim() == "all" {
                 let run = eval_rank(
                     scorer.as_mut(),
-                    &store,
+                    &*store,
                     &split,
                     part,
                     dst,
@@ -249,11 +262,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let k: u32 =
                     a.k.trim().parse().with_context(|| format!("--k {:?}: a number or `all`", a.k))?;
                 let cfg = RankConfig { k, hist_fraction: 0.5, seed: a.seed };
-                let set = NegativeSet::generate(&store, range.clone(), dst, &cfg)
+                let set = NegativeSet::generate(&*store, range.clone(), dst, &cfg)
                     .context("generating the negative set")?;
                 let run = eval_rank(
                     scorer.as_mut(),
-                    &store,
+                    &*store,
                     &split,
                     part,
                     dst,

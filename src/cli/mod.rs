@@ -90,6 +90,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
 }
 
 /// Whether `--quiet` was given.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }

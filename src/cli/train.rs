@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use linkcast::eval::protocol::{inductive_mask, masked_view};
 use linkcast::model::config::{Aggregator, ModelKind};
 use linkcast::model::{ModelConfig, Net, parse_device};
 use linkcast::sample::negatives::DstRange;
@@ -75,6 +76,13 @@ pub struct Args {
     /// Train the time encoder's frequencies (original TGN; unstable with large time gaps).
     #[arg(long)]
     pub trainable_time: bool,
+    /// TGN's inductive masking: remove every training event of a seeded FRAC of the nodes
+    /// active after the training period, so they are unseen at evaluation (evaluate with the
+    /// same `--mask FRAC --mask-seed S` in `linkcast eval`).
+    #[arg(long, value_name = "FRAC")]
+    pub mask: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub mask_seed: u64,
     /// Batches prepared ahead of the model.
     #[arg(long, default_value_t = 4)]
     pub prefetch: usize,
@@ -115,11 +123,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     let data = crate::cli::data::open(&a.data, &a.read)?;
-    let store: Arc<dyn TemporalStore> = data.store.clone();
+    let mut store: Arc<dyn TemporalStore> = data.store.clone();
     let segments = store.event_segments();
     let times: Vec<&[f64]> = segments.iter().map(|s| s.t).collect();
-    let split = Split::compute_segmented(&times, a.split).context("splitting the data")?;
+    let mut split = Split::compute_segmented(&times, a.split).context("splitting the data")?;
     drop(segments);
+    let mut masked = serde_json::Value::Null;
+    if let Some(f) = a.mask {
+        if !(0.0..=1.0).contains(&f) {
+            anyhow::bail!("--mask must be a fraction in [0, 1], got {f}");
+        }
+        let m = inductive_mask(&*store, &split, f, a.mask_seed);
+        let (view, view_split) =
+            masked_view(&*store, &split, &m).context("building the masked training view")?;
+        masked = serde_json::json!({"frac": f, "seed": a.mask_seed, "nodes": m.iter().filter(|&&x| x).count(),
+            "events_removed": store.num_events() - view.num_events()});
+        tracing::info!("masking: {masked}");
+        store = Arc::new(view);
+        split = view_split;
+    }
     let mut mc = ModelConfig::preset(a.model, store.num_nodes(), store.feat_dim(), store.node_feat_dim());
     if let Some(v) = a.memory_dim
         && mc.has_memory()
@@ -172,6 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "edge_dim": store.feat_dim(),
         "node_dim": store.node_feat_dim(),
         "bipartite": data.ids.is_bipartite(),
+        "mask": masked,
         "split": {"train": [split.train.start, split.train.end], "val": [split.val.start, split.val.end],
                   "test": [split.test.start, split.test.end]},
     });

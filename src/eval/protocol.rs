@@ -34,7 +34,7 @@ use crate::eval::scorer::{EvalError, StreamScorer, check_range};
 use crate::sample::batch::batch_ranges;
 use crate::sample::negatives::{DstRange, NO_NEGATIVE, NegConfig, NegStrategy, NegativeSampler, NegativeSet};
 use crate::store::split::Split;
-use crate::store::{EventId, NodeId, TemporalStore, Time};
+use crate::store::{EventId, EventLog, MemStore, NodeFeatures, NodeId, TemporalStore, Time};
 
 #[cfg(test)]
 #[path = "protocol_tests.rs"]
@@ -488,4 +488,57 @@ pub fn eval_rank(
 #[inline]
 fn pair(s: NodeId, d: NodeId) -> u64 {
     (u64::from(s) << 32) | u64::from(d)
+}
+
+/// The graph a model is trained on under TGN's masking protocol: every training
+/// event touching a masked node removed (from the events, the adjacency the sampler
+/// reads and so from the memory), validation and test kept whole, node ids and
+/// node features unchanged. The split keeps the original period boundaries (by
+/// time), so validation and test are the same events as in `store`.
+pub fn masked_view(
+    store: &dyn TemporalStore,
+    split: &Split,
+    mask: &[bool],
+) -> Result<(MemStore, Split), EvalError> {
+    let d = store.feat_dim();
+    let mut log = EventLog::with_feat_dim(d);
+    for seg in store.event_segments() {
+        let first = seg.first as usize;
+        for i in 0..seg.t.len() {
+            let (s, t) = (seg.src[i], seg.dst[i]);
+            let in_train = first + i < split.train.end;
+            if in_train && (mask.get(s as usize) == Some(&true) || mask.get(t as usize) == Some(&true)) {
+                continue;
+            }
+            log.push(s, t, seg.t[i], &seg.feats[i * d..(i + 1) * d]);
+        }
+    }
+    let nf = (store.node_feat_dim() > 0).then(|| {
+        let dim = store.node_feat_dim();
+        let mut values = vec![0f32; store.num_nodes() as usize * dim];
+        for v in 0..store.num_nodes() {
+            if let Some(f) = store.node_feat(v) {
+                values[v as usize * dim..(v as usize + 1) * dim].copy_from_slice(f);
+            }
+        }
+        NodeFeatures { dim, values }
+    });
+    let kept = log.len();
+    let view = MemStore::build(
+        log,
+        store.num_nodes(),
+        store.directed(),
+        crate::store::WriteOptions::default().shard_nodes,
+        nf,
+    )
+    .map_err(|e| EvalError::source("building the masked training view", e))?;
+    let removed = store.num_events() - kept;
+    let train_end = split.train.end - removed;
+    let new_split = Split {
+        train: 0..train_end,
+        val: train_end..train_end + split.val.len(),
+        test: train_end + split.val.len()..kept,
+        ..split.clone()
+    };
+    Ok((view, new_split))
 }

@@ -179,3 +179,39 @@ fn edgebank_through_the_protocols_and_mask() {
     assert!(m.masked && m.masked_nodes == masked && m.inductive.is_some());
     assert!(m.all.ap > 0.5, "{m:?}");
 }
+
+#[test]
+fn masked_view_drops_exactly_the_masked_training_events() {
+    let store = graph();
+    let sp = split(&store);
+    let mask = inductive_mask(&store, &sp, 0.3, 4);
+    assert!(mask.iter().any(|&m| m), "the test needs some masked nodes");
+    let (view, vs) = masked_view(&store, &sp, &mask).unwrap();
+    assert_eq!(view.num_nodes(), store.num_nodes());
+    // Oracle: the same filter written as a list.
+    let all: Vec<_> = (0..store.num_events()).map(|e| (e, store.event(e as u32))).collect();
+    let keep: Vec<_> = all
+        .iter()
+        .filter(|(e, (s, d, _))| *e >= sp.train.end || !(mask[*s as usize] || mask[*d as usize]))
+        .map(|(_, ev)| *ev)
+        .collect();
+    let got: Vec<_> = (0..view.num_events()).map(|e| view.event(e as u32)).collect();
+    assert_eq!(got, keep);
+    assert_eq!(vs.val.len(), sp.val.len());
+    assert_eq!(vs.test.len(), sp.test.len());
+    assert_eq!(vs.test.end, view.num_events());
+    for e in vs.train.clone() {
+        let (s, d, _) = view.event(e as u32);
+        assert!(!mask[s as usize] && !mask[d as usize]);
+    }
+    // No masked node has a neighbour entry from the training period.
+    for (v, &m) in mask.iter().enumerate() {
+        if m {
+            let nb = view.neighbors(v as u32);
+            let t_train_end = vs.val_start.unwrap();
+            for &t in nb.base.t.iter().chain(nb.tail.t) {
+                assert!(t >= t_train_end, "masked node {v} sees a training event");
+            }
+        }
+    }
+}
