@@ -34,16 +34,19 @@ pub struct Args {
     /// Model preset: tgn, jodie, dyrep, tgat or graphmixer.
     #[arg(long, default_value = "tgn")]
     pub model: ModelKind,
+    /// Training epochs at most (early stopping may end sooner).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Stop after this many epochs without a better validation AP.
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
+    /// Adam learning rate.
     #[arg(long, default_value_t = 1e-4)]
     pub lr: f64,
     /// Events per batch (a batch ends only where the timestamp changes).
     #[arg(long, default_value_t = 200)]
     pub batch_size: usize,
+    /// Seed of the weights, the negatives and the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads for batch preparation (rayon) and libtorch's intra-op pool [default: all cores].
@@ -58,8 +61,10 @@ pub struct Args {
     /// Memory width (TGN, JODIE, DyRep).
     #[arg(long)]
     pub memory_dim: Option<usize>,
+    /// Time-encoding width [default: 100].
     #[arg(long)]
     pub time_dim: Option<usize>,
+    /// Embedding width [default: 100].
     #[arg(long)]
     pub emb_dim: Option<usize>,
     /// Neighbours per attention layer, or links per node for GraphMixer.
@@ -68,6 +73,7 @@ pub struct Args {
     /// Attention layers (TGN, TGAT).
     #[arg(long)]
     pub layers: Option<usize>,
+    /// Attention heads [default: 2].
     #[arg(long)]
     pub heads: Option<usize>,
     /// Message aggregator: last or mean.
@@ -81,6 +87,7 @@ pub struct Args {
     /// same `--mask FRAC --mask-seed S` in `linkcast eval`).
     #[arg(long, value_name = "FRAC")]
     pub mask: Option<f64>,
+    /// Seed of the `--mask` node sample.
     #[arg(long, default_value_t = 0)]
     pub mask_seed: u64,
     /// Batches prepared ahead of the model.
