@@ -231,51 +231,35 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (run, a.negatives.to_string(), None, a.seed)
         }
         Protocol::Rank => {
-            if let Some(f) = &a.negatives_file {
+            // One call for every source of negatives: a file, every destination, or a set
+            // generated here.
+            let (set, label, k, seed) = if let Some(f) = &a.negatives_file {
                 let set = NegativeSet::load_for(f, &*store)
                     .with_context(|| format!("negative set {}", f.display()))?;
                 let (k, seed) = (set.header.k as usize, set.header.seed);
-                let run = eval_rank(
-                    scorer.as_mut(),
-                    &*store,
-                    &split,
-                    part,
-                    dst,
-                    RankNegatives::Set(&set),
-                    a.batch_size,
-                    &mut progress,
-                )?;
-                (run, format!("file:{}", f.display()), Some(k), seed)
+                (Some(set), format!("file:{}", f.display()), k, seed)
             } else if a.k.trim() == "all" {
-                let run = eval_rank(
-                    scorer.as_mut(),
-                    &*store,
-                    &split,
-                    part,
-                    dst,
-                    RankNegatives::All,
-                    a.batch_size,
-                    &mut progress,
-                )?;
-                (run, "all".to_string(), Some(dst.len() as usize - 1), a.seed)
+                (None, "all".to_string(), dst.len() as usize - 1, a.seed)
             } else {
                 let k: u32 =
                     a.k.trim().parse().with_context(|| format!("--k {:?}: a number or `all`", a.k))?;
                 let cfg = RankConfig { k, hist_fraction: 0.5, seed: a.seed };
                 let set = NegativeSet::generate(&*store, range.clone(), dst, &cfg)
                     .context("generating the negative set")?;
-                let run = eval_rank(
-                    scorer.as_mut(),
-                    &*store,
-                    &split,
-                    part,
-                    dst,
-                    RankNegatives::Set(&set),
-                    a.batch_size,
-                    &mut progress,
-                )?;
-                (run, "generated".to_string(), Some(k as usize), a.seed)
-            }
+                (Some(set), "generated".to_string(), k as usize, a.seed)
+            };
+            let negatives = set.as_ref().map_or(RankNegatives::All, RankNegatives::Set);
+            let run = eval_rank(
+                scorer.as_mut(),
+                &*store,
+                &split,
+                part,
+                dst,
+                negatives,
+                a.batch_size,
+                &mut progress,
+            )?;
+            (run, label, Some(k), seed)
         }
     };
     let seconds = started.elapsed().as_secs_f64();

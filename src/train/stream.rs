@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::metrics::{average_precision, roc_auc};
+use crate::eval::protocol::event_times;
 use crate::model::{Net, Roots};
 use crate::sample::batch::{BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig};
@@ -99,8 +100,7 @@ pub fn replay(
             "the memory has absorbed {from} events, cannot rewind to {upto}: reset it first"
         )));
     }
-    let segs = store.event_segments();
-    let times: Vec<f64> = segs.iter().flat_map(|s| s.t.iter().copied()).take(upto).collect();
+    let times = event_times(store);
     for r in batch_ranges(&times, from..upto, batch_size) {
         let n = r.len();
         net.absorb(store, r)?;
@@ -127,10 +127,7 @@ pub fn score_split(
             net.absorbed()
         )));
     }
-    let times: Vec<f64> = {
-        let segs = store.event_segments();
-        segs.iter().flat_map(|s| s.t.iter().copied()).take(range.end).collect()
-    };
+    let times = event_times(&*store);
     let ranges = batch_ranges(&times, range.clone(), cfg.batch_size);
     let bcfg = BatchConfig {
         batch_size: cfg.batch_size,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use crate::eval::protocol::event_times;
 use crate::model::{ModelConfig, Net, Roots};
 use crate::sample::batch::{BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
@@ -210,10 +211,6 @@ impl Trainer {
         }
     }
 
-    fn times(&self, upto: usize) -> Vec<f64> {
-        self.store.event_segments().iter().flat_map(|s| s.t.iter().copied()).take(upto).collect()
-    }
-
     /// Train epochs until `epochs` or early stopping, then evaluate the best weights.
     pub fn run(&mut self, on: &mut dyn FnMut(Progress<'_>)) -> Result<TrainOutcome, TrainError> {
         while !self.state.finished && self.state.epochs_done < self.cfg.epochs {
@@ -268,7 +265,7 @@ impl Trainer {
     fn epoch(&mut self, epoch: usize, on: &mut dyn FnMut(Progress<'_>)) -> Result<EpochRecord, TrainError> {
         self.net.reset_memory();
         let train = self.split.train.clone();
-        let times = self.times(train.end);
+        let times = event_times(&*self.store);
         let mut ranges = batch_ranges(&times, train.clone(), self.cfg.batch_size);
         if let Some(m) = self.max_batches {
             ranges.truncate(m);
