@@ -14,7 +14,7 @@ use std::path::Path;
 
 use tch::Device;
 
-use crate::eval::scorer::{EvalError, StreamScorer};
+use crate::eval::scorer::{EvalError, StreamScorer, check_queries, check_range};
 use crate::model::{Net, Roots};
 use crate::sample::neighbors::NeighborSampler;
 use crate::store::{EventId, NodeId, TemporalStore, Time};
@@ -79,15 +79,9 @@ impl StreamScorer for ModelScorer {
         out: &mut Vec<f64>,
     ) -> Result<(), EvalError> {
         out.clear();
+        check_range(&batch, store.num_events())?;
+        check_queries(&self.name, src, dst, t)?;
         let n = src.len();
-        if dst.len() != n || t.len() != n {
-            return Err(EvalError::Shape {
-                scorer: self.name(),
-                what: "dst/t",
-                expected: n,
-                found: dst.len().min(t.len()),
-            });
-        }
         if self.net.cfg.has_memory() && self.net.absorbed() != batch.start {
             return Err(EvalError::Causality {
                 scorer: self.name(),
