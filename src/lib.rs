@@ -12,6 +12,7 @@ pub mod ingest;
 #[cfg(feature = "torch")]
 pub mod model;
 pub mod sample;
+pub mod serve;
 pub mod store;
 #[cfg(feature = "torch")]
 pub mod train;

@@ -20,6 +20,24 @@ pub struct Data {
     pub kind: &'static str,
 }
 
+/// Open DATA as an owned, appendable store plus its id map (for live serving).
+pub fn open_owned(path: &Path, read: &ReadFlags) -> anyhow::Result<(Box<dyn TemporalStore>, IdMap)> {
+    if path.is_dir() {
+        let store =
+            MmapStore::open(path).with_context(|| format!("opening graph directory {}", path.display()))?;
+        let ids = read_ids(path).with_context(|| format!("reading the id map of {}", path.display()))?;
+        return Ok((Box::new(store), ids));
+    }
+    if !path.exists() {
+        anyhow::bail!("{}: no such file or graph directory", path.display());
+    }
+    let ingested = ingest_files(&[path.to_path_buf()], &read.options())
+        .with_context(|| format!("reading {}", path.display()))?;
+    let store =
+        MemStore::from_data(&ingested.data).with_context(|| format!("indexing {}", path.display()))?;
+    Ok((Box::new(store), ingested.data.ids))
+}
+
 pub fn open(path: &Path, read: &ReadFlags) -> anyhow::Result<Data> {
     if path.is_dir() {
         let store =

@@ -10,7 +10,15 @@ pub mod doctor;
 pub mod eval;
 pub mod generate;
 pub mod ingest;
+#[cfg(feature = "torch")]
+pub mod ingest_events;
+#[cfg(feature = "torch")]
+pub mod live;
 pub mod negatives;
+#[cfg(feature = "torch")]
+pub mod recommend;
+#[cfg(feature = "torch")]
+pub mod score;
 pub mod stats;
 #[cfg(feature = "torch")]
 pub mod train;
@@ -51,6 +59,15 @@ pub enum Command {
     /// Train a temporal GNN (TGN, JODIE, DyRep, TGAT, GraphMixer) on a graph or edge-list file.
     #[cfg(feature = "torch")]
     Train(train::Args),
+    /// Score candidate links from a file of (src, dst, time) queries with a model or baseline.
+    #[cfg(feature = "torch")]
+    Score(score::Args),
+    /// The likeliest next destinations of one source at a given time.
+    #[cfg(feature = "torch")]
+    Recommend(recommend::Args),
+    /// Bring a model's live state up to date with new events, and save it.
+    #[cfg(feature = "torch")]
+    IngestEvents(ingest_events::Args),
     /// Throughput benchmarks, printed as JSON.
     Bench(bench::Args),
     /// libtorch version, CUDA, devices, threads, and where libtorch was loaded from.
@@ -67,6 +84,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         #[cfg(feature = "torch")]
         Command::Train(a) => train::run(a),
+        #[cfg(feature = "torch")]
+        Command::Score(a) => score::run(a),
+        #[cfg(feature = "torch")]
+        Command::Recommend(a) => recommend::run(a),
+        #[cfg(feature = "torch")]
+        Command::IngestEvents(a) => ingest_events::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
     }
@@ -93,6 +116,22 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
 #[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub fn quiet() -> bool {
     QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A progress bar drawn on stderr when `show_progress()`, hidden otherwise.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
+pub fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    if !show_progress() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} [{elapsed_precise}, {per_sec}]")
+    {
+        b.set_style(style);
+    }
+    b.set_message(what.to_string());
+    b
 }
 
 /// Whether to draw progress bars: not with --quiet and only on a terminal.

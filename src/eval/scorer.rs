@@ -41,6 +41,25 @@ pub trait StreamScorer: Send {
     ) -> Result<(), EvalError>;
     /// Absorb the events of `batch` (after they were scored).
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError>;
+
+    // Hooks for live serving (`crate::serve`); the defaults suit scorers whose whole
+    // state is rebuilt cheaply by `start`.
+
+    /// Make room for node ids `< num_nodes` (nodes added by live appends, or a cold
+    /// node used for an unknown id); such nodes start with fresh state.
+    fn ensure_nodes(&mut self, _num_nodes: u32) -> Result<(), EvalError> {
+        Ok(())
+    }
+    /// Save the state reached so far to `path`; `false` when the scorer keeps no state
+    /// worth saving (it is rebuilt by replay).
+    fn save_state(&self, _path: &std::path::Path) -> Result<bool, EvalError> {
+        Ok(false)
+    }
+    /// Restore what `save_state` wrote; returns the number of events that state had
+    /// absorbed, or `None` when there is nothing to restore (replay instead).
+    fn load_state(&mut self, _path: &std::path::Path) -> Result<Option<usize>, EvalError> {
+        Ok(None)
+    }
 }
 
 /// Errors of evaluation: protocols, baselines and model scorers.

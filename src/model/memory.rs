@@ -77,6 +77,26 @@ impl Memory {
         self.last_update.len()
     }
 
+    /// Make room for nodes `num_nodes()..nodes` (added by a live append): fresh rows,
+    /// exactly as `new` would have made them. Never shrinks.
+    pub fn grow(&mut self, nodes: usize) {
+        let old = self.num_nodes();
+        if nodes <= old {
+            return;
+        }
+        let extra = (nodes - old) as i64;
+        let device = self.mem.device();
+        let pad = |t: &Tensor, w: usize| {
+            Tensor::cat(&[t.shallow_clone(), Tensor::zeros([extra, w as i64], (Kind::Float, device))], 0)
+        };
+        self.mem = pad(&self.mem, self.dim);
+        self.msg_other = pad(&self.msg_other, self.other_dim);
+        self.msg_feat = pad(&self.msg_feat, self.edge_dim);
+        self.last_update.resize(nodes, self.origin);
+        self.msg_t.resize(nodes, 0.0);
+        self.msg_cnt.resize(nodes, 0);
+    }
+
     /// Forget everything (start of an epoch, or before a replay).
     pub fn reset(&mut self) {
         tch::no_grad(|| {

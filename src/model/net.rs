@@ -551,6 +551,19 @@ impl Net {
         self.attend(store, Roots { nodes: &nodes, t: &times, layers: &layers }, h0)
     }
 
+    /// Extend the model to `nodes` nodes (new nodes from a live append get fresh
+    /// memory); the weights do not depend on the node count.
+    pub fn grow(&mut self, nodes: u32) {
+        if nodes <= self.cfg.num_nodes {
+            return;
+        }
+        self.cfg.num_nodes = nodes;
+        if let Some(m) = self.memory.as_mut() {
+            m.grow(nodes as usize);
+        }
+        self.local.resize(nodes as usize, u32::MAX);
+    }
+
     /// Start the memory over (no events absorbed).
     pub fn reset_memory(&mut self) {
         if let Some(m) = self.memory.as_mut() {

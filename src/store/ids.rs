@@ -52,11 +52,15 @@ pub struct IdMap {
     /// `Some(n_src)` for bipartite graphs.
     pub n_src: Option<u32>,
     index: Option<HashMap<(u8, String), NodeId>>,
+    /// Nodes added after the map was built (live appends), in id order from
+    /// `names.len() - added.len()`: 1 for a destination-side node of a bipartite
+    /// graph, else 0. Appended nodes cannot keep the source-first layout.
+    added: Vec<u8>,
 }
 
 impl IdMap {
     pub fn new(names: ExternalIds, n_src: Option<u32>) -> Self {
-        Self { names, n_src, index: None }
+        Self { names, n_src, index: None, added: Vec::new() }
     }
 
     pub fn num_nodes(&self) -> u32 {
@@ -72,6 +76,10 @@ impl IdMap {
     }
 
     fn side_key(&self, side: Side, d: usize) -> u8 {
+        let base = self.names.len() - self.added.len();
+        if d >= base {
+            return self.added[d - base];
+        }
         match self.n_src {
             Some(n) => u8::from(d >= n as usize),
             None => {
@@ -88,6 +96,37 @@ impl IdMap {
             idx.insert((self.side_key(Side::Src, d), self.names.display(d)), d as NodeId);
         }
         self.index = Some(idx);
+    }
+
+    /// Whether dense node `d` is on the destination side of a bipartite graph
+    /// (always true for a graph that is not bipartite).
+    pub fn is_destination(&self, d: NodeId) -> bool {
+        self.n_src.is_none() || self.side_key(Side::Dst, d as usize) == 1
+    }
+
+    /// Add a node first seen after the map was built; returns its dense id
+    /// (`num_nodes()` before the call). The caller checks it is not known yet.
+    pub fn push(&mut self, side: Side, external: &str) -> NodeId {
+        let d = self.names.len();
+        let key = match self.n_src {
+            Some(_) => u8::from(side == Side::Dst),
+            None => 0,
+        };
+        let as_int = external.parse::<i64>().ok().filter(|v| v.to_string() == external);
+        match (&mut self.names, as_int) {
+            (ExternalIds::Int(v), Some(i)) => v.push(i),
+            (ExternalIds::Int(v), None) => {
+                let mut s: Vec<String> = v.iter().map(|i| i.to_string()).collect();
+                s.push(external.to_string());
+                self.names = ExternalIds::Str(s);
+            }
+            (ExternalIds::Str(v), _) => v.push(external.to_string()),
+        }
+        self.added.push(key);
+        if let Some(idx) = self.index.as_mut() {
+            idx.insert((key, external.to_string()), d as NodeId);
+        }
+        d as NodeId
     }
 
     /// Dense id of an external id on the given side; `None` when unknown.

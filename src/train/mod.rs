@@ -52,4 +52,4 @@ impl TrainError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -137,4 +137,26 @@ impl StreamScorer for ModelScorer {
         }
         self.net.absorb(store, batch).map_err(|e| ev("absorbing a batch", e))
     }
+
+    fn ensure_nodes(&mut self, num_nodes: u32) -> Result<(), EvalError> {
+        self.net.grow(num_nodes);
+        Ok(())
+    }
+
+    fn save_state(&self, path: &Path) -> Result<bool, EvalError> {
+        match &self.net.memory {
+            Some(m) => m.save(path).map(|_| true).map_err(|e| ev("saving the memory", e)),
+            None => Ok(false),
+        }
+    }
+
+    fn load_state(&mut self, path: &Path) -> Result<Option<usize>, EvalError> {
+        match self.net.memory.as_mut() {
+            Some(m) if path.exists() => {
+                m.load(path).map_err(|e| ev("loading the memory", e))?;
+                Ok(Some(m.absorbed))
+            }
+            _ => Ok(None),
+        }
+    }
 }

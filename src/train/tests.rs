@@ -26,7 +26,7 @@ fn collegemsg() -> PathBuf {
 /// The first `n` events of CollegeMsg, plus `extra` events fed after them (ingest
 /// order: sorted stably by time, so an extra event lands after every original
 /// event with the same or an earlier timestamp).
-fn store_of(n: usize, extra: &[(NodeId, NodeId, Time)]) -> MemStore {
+pub(crate) fn store_of(n: usize, extra: &[(NodeId, NodeId, Time)]) -> MemStore {
     let data = ingest_files(&[collegemsg()], &IngestOptions::default()).unwrap().data;
     let ev = &data.events;
     let mut rows: Vec<(NodeId, NodeId, Time)> = (0..n).map(|i| (ev.src[i], ev.dst[i], ev.t[i])).collect();
@@ -39,7 +39,7 @@ fn store_of(n: usize, extra: &[(NodeId, NodeId, Time)]) -> MemStore {
     MemStore::from_log(log, false).unwrap()
 }
 
-fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
+pub(crate) fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
     let mut c = ModelConfig::preset(kind, nodes, 0, 0);
     if c.has_memory() {
         c.memory_dim = 16;
@@ -121,7 +121,7 @@ fn leaky_direct(
 /// once would change each other's reduction order. Tests that compare bits hold this.
 static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
     TORCH.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -1,0 +1,299 @@
+//! Serving equals evaluation, restarts reproduce memory, and every refusal is a
+//! clean error that changes nothing. Data: a slice of the bundled CollegeMsg.
+
+use std::ops::Range;
+
+use rand::{Rng, SeedableRng};
+
+use crate::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
+use crate::eval::scorer::StreamScorer;
+use crate::model::Net;
+use crate::model::config::ModelKind;
+use crate::sample::batch::batch_ranges;
+use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK, Unknown};
+use crate::store::{EventLog, ExternalIds, IdMap, MemStore, NodeId, Side, TemporalStore, Time};
+use crate::train::scorer::ModelScorer;
+use crate::train::tests::{store_of, tiny, torch_lock};
+
+const N: usize = 1500;
+const SPLIT: usize = 1200;
+
+fn model(kind: ModelKind) -> Box<dyn StreamScorer> {
+    Box::new(ModelScorer::from_net(Net::new(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap(), 50, 0))
+}
+
+fn baseline() -> Box<dyn StreamScorer> {
+    make_baseline(&BaselineConfig { kind: BaselineKind::EdgeBank, window: None, half_life: None }).unwrap()
+}
+
+/// Identity id map: external id `v` is dense node `v` (CollegeMsg's ids are dense in
+/// order of first appearance, and live ingest interns in the same order).
+fn identity_ids(n: u32) -> IdMap {
+    IdMap::new(ExternalIds::Int((0..n as i64).collect()), None)
+}
+
+fn events_of(store: &dyn TemporalStore, r: Range<usize>) -> Vec<LiveEvent> {
+    r.map(|e| {
+        let (s, d, t) = store.event(e as u32);
+        LiveEvent { src: s.to_string(), dst: d.to_string(), t, feat: vec![] }
+    })
+    .collect()
+}
+
+/// Each batch's positives, then one seeded random destination per positive.
+fn queries_of(store: &dyn TemporalStore, r: Range<usize>, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Query> {
+    let mut q: Vec<Query> = r
+        .clone()
+        .map(|e| {
+            let (s, d, t) = store.event(e as u32);
+            Query { src: s.to_string(), dst: d.to_string(), t }
+        })
+        .collect();
+    for e in r {
+        let (s, _, t) = store.event(e as u32);
+        q.push(Query { src: s.to_string(), dst: rng.random_range(0..1000u32).to_string(), t });
+    }
+    q
+}
+
+fn dense(q: &[Query]) -> (Vec<NodeId>, Vec<NodeId>, Vec<Time>) {
+    (
+        q.iter().map(|x| x.src.parse().unwrap()).collect(),
+        q.iter().map(|x| x.dst.parse().unwrap()).collect(),
+        q.iter().map(|x| x.t).collect(),
+    )
+}
+
+fn prefix(full: &MemStore, n: usize) -> MemStore {
+    let mut log = EventLog::with_feat_dim(0);
+    for e in 0..n {
+        let (s, d, t) = full.event(e as u32);
+        log.push(s, d, t, &[]);
+    }
+    MemStore::from_log(log, false).unwrap()
+}
+
+/// Drive `make()` through the split the way `linkcast eval` does (start, then score and
+/// absorb per batch) and through a live `Scorer` fed batch by batch; both must agree
+/// bit for bit.
+fn serving_equals_evaluation(make: &dyn Fn() -> Box<dyn StreamScorer>) {
+    let full = store_of(N, &[]);
+    let times: Vec<Time> = (0..N).map(|e| full.event(e as u32).2).collect();
+    let batches = batch_ranges(&times, SPLIT..N, 50);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let queries: Vec<Vec<Query>> = batches.iter().map(|b| queries_of(&full, b.clone(), &mut rng)).collect();
+
+    let mut reference = make();
+    reference.start(&full, SPLIT).unwrap();
+    let mut expected = Vec::new();
+    for (b, q) in batches.iter().zip(&queries) {
+        let (s, d, t) = dense(q);
+        let mut out = Vec::new();
+        reference.score(&full, b.clone(), &s, &d, &t, &mut out).unwrap();
+        expected.push(out);
+        reference.absorb(&full, b.clone()).unwrap();
+    }
+
+    let base = prefix(&full, SPLIT);
+    let ids = identity_ids(base.num_nodes());
+    // Nodes whose first event is in the batch being scored are cold (no history),
+    // in evaluation as in serving.
+    let mut live = Scorer::open(make(), Box::new(base), ids, Unknown::Cold, None).unwrap();
+    for ((b, q), want) in batches.iter().zip(&queries).zip(&expected) {
+        let got: Vec<f64> = live.score(q).unwrap().iter().map(|s| s.score).collect();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "batch {b:?} query {i}: live {g} vs eval {w}");
+        }
+        live.ingest(&events_of(&full, b.clone())).unwrap();
+    }
+    assert_eq!(live.num_events(), N);
+    assert_eq!(live.num_nodes(), full.num_nodes());
+    for v in 0..full.num_nodes() {
+        assert_eq!(live.ids().lookup(Side::Src, &v.to_string()), Some(v), "new nodes keep the graph's ids");
+    }
+}
+
+#[test]
+fn serving_equals_evaluation_tgn() {
+    let _g = torch_lock();
+    serving_equals_evaluation(&|| model(ModelKind::Tgn));
+}
+
+#[test]
+fn serving_equals_evaluation_graphmixer_and_baseline() {
+    let _g = torch_lock();
+    serving_equals_evaluation(&|| model(ModelKind::Graphmixer));
+    serving_equals_evaluation(&baseline);
+}
+
+#[test]
+fn a_restart_from_saved_state_reproduces_memory() {
+    let _g = torch_lock();
+    let full = store_of(N, &[]);
+    let times: Vec<Time> = (0..N).map(|e| full.event(e as u32).2).collect();
+    let batches = batch_ranges(&times, SPLIT..N, 37);
+    let open = |state: Option<&std::path::Path>| {
+        let base = prefix(&full, SPLIT);
+        let ids = identity_ids(base.num_nodes());
+        Scorer::open(model(ModelKind::Tgn), Box::new(base), ids, Unknown::Cold, state).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("live");
+    let mut a = open(None);
+    let half = batches.len() / 2;
+    for b in &batches[..half] {
+        a.ingest(&events_of(&full, b.clone())).unwrap();
+    }
+    a.save_state(&state).unwrap();
+    a.save_state(&state).unwrap(); // replacing an existing state works too
+    let mut b = open(Some(&state));
+    assert_eq!((b.num_events(), b.batches(), b.num_nodes()), (a.num_events(), a.batches(), a.num_nodes()));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    for r in &batches[half..] {
+        let q = queries_of(&full, r.clone(), &mut rng);
+        let (x, y) = (a.score(&q).unwrap(), b.score(&q).unwrap());
+        assert!(x.iter().zip(&y).all(|(x, y)| x.score.to_bits() == y.score.to_bits()));
+        let ev = events_of(&full, r.clone());
+        a.ingest(&ev).unwrap();
+        b.ingest(&ev).unwrap();
+    }
+    // A state interrupted between its two renames is still found.
+    std::fs::rename(&state, dir.path().join("live.old")).unwrap();
+    let c = open(Some(&state));
+    assert_eq!(c.batches(), half as u64);
+}
+
+#[test]
+fn refusals_are_clean_and_change_nothing() {
+    let _g = torch_lock();
+    let base = store_of(500, &[]);
+    let wm = base.newest_time().unwrap();
+    let ids = identity_ids(base.num_nodes());
+    let mut s = Scorer::open(model(ModelKind::Tgn), Box::new(base), ids, Unknown::Error, None).unwrap();
+    let ev = |src: &str, dst: &str, t: f64| LiveEvent { src: src.into(), dst: dst.into(), t, feat: vec![] };
+    let q = |src: &str, dst: &str, t: f64| Query { src: src.into(), dst: dst.into(), t };
+    let before = (s.num_events(), s.num_nodes(), s.batches());
+    let err = s.ingest(&[ev("1", "2", wm + 5.0), ev("1", "3", wm - 1.0)]).unwrap_err();
+    assert!(matches!(err, ServeError::TooOld { index: 1, .. }), "{err}");
+    let err = s.ingest(&[ev("1", "2", wm + 5.0), ev("1", "3", wm + 4.0)]).unwrap_err();
+    assert!(matches!(err, ServeError::OutOfOrder { index: 1, .. }), "{err}");
+    let err = s.ingest(&[ev("1", "2", wm + 5.0), ev("1", "3", f64::NAN)]).unwrap_err();
+    assert!(matches!(err, ServeError::Invalid { index: 1, field: "t", .. }), "{err}");
+    let err = s.ingest(&[LiveEvent { feat: vec![1.0], ..ev("1", "2", wm + 1.0) }]).unwrap_err();
+    assert!(matches!(err, ServeError::Invalid { field: "feat", .. }), "{err}");
+    assert!(matches!(s.ingest(&[]).unwrap_err(), ServeError::Invalid { .. }));
+    assert_eq!((s.num_events(), s.num_nodes(), s.batches()), before, "a refused batch changes nothing");
+
+    // Queries: at the watermark is too old (events at that time were absorbed).
+    assert!(matches!(s.score(&[q("1", "2", wm)]).unwrap_err(), ServeError::TooOld { .. }));
+    let err = s.score(&[q("1", "2", wm + 1.0), q("1", "nobody", wm + 1.0)]).unwrap_err();
+    assert!(matches!(err, ServeError::UnknownNode { index: 1, field: "dst", .. }), "{err}");
+    let err = s.top_k("nobody", wm + 1.0, &TopK { k: 3, ..Default::default() }).unwrap_err();
+    assert!(matches!(err, ServeError::UnknownNode { .. }), "{err}");
+
+    // Equal times are fine for events; new nodes grow the graph and the memory.
+    let sum = s.ingest(&[ev("1", "newbie", wm), ev("newbie", "2", wm + 2.0)]).unwrap();
+    assert_eq!((sum.events, sum.new_nodes, sum.batch), (2, 1, 1));
+    let r = s.score(&[q("newbie", "1", wm + 3.0)]).unwrap();
+    assert!(r[0].score.is_finite() && !r[0].cold_src);
+}
+
+#[test]
+fn cold_nodes_and_top_k() {
+    let _g = torch_lock();
+    let base = store_of(800, &[]);
+    let wm = base.newest_time().unwrap();
+    let n = base.num_nodes();
+    let ids = identity_ids(n);
+    let mut s = Scorer::open(model(ModelKind::Tgn), Box::new(base), ids, Unknown::Cold, None).unwrap();
+    let q = |src: &str, dst: &str| Query { src: src.into(), dst: dst.into(), t: wm + 10.0 };
+    let r = s.score(&[q("stranger", "1"), q("1", "stranger"), q("1", "2")]).unwrap();
+    assert!(r[0].cold_src && !r[0].cold_dst && r[1].cold_dst && !r[2].cold_src && !r[2].cold_dst);
+
+    let (top, cold) = s.top_k("1", wm + 10.0, &TopK { k: 7, ..Default::default() }).unwrap();
+    assert!(!cold);
+    assert_eq!(top.len(), 7);
+    assert!(top.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+    assert!(top.iter().all(|r| r.dst != "1"), "the source is not its own candidate");
+    // The ranking equals brute force over score().
+    let all: Vec<Query> = (0..n).filter(|&d| d != 1).map(|d| q("1", &d.to_string())).collect();
+    let scores = s.score(&all).unwrap();
+    let mut brute: Vec<(f64, u32)> =
+        scores.iter().zip(&all).map(|(s, q)| (s.score, q.dst.parse().unwrap())).collect();
+    brute.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (r, b) in top.iter().zip(&brute) {
+        assert_eq!((r.dst.clone(), r.score.to_bits()), (b.1.to_string(), b.0.to_bits()));
+    }
+    // exclude_seen drops every earlier partner of the source.
+    let seen: std::collections::HashSet<String> =
+        s.store().neighbors(1).iter().map(|(v, _, _)| v.to_string()).collect();
+    assert!(!seen.is_empty());
+    let (top, _) =
+        s.top_k("1", wm + 10.0, &TopK { k: n as usize, exclude_seen: true, candidates: None }).unwrap();
+    assert_eq!(top.len(), n as usize - 1 - seen.len());
+    assert!(top.iter().all(|r| !seen.contains(&r.dst)));
+    // Explicit candidates, and k larger than the list.
+    let cands = vec!["5".to_string(), "9".to_string()];
+    let (top, _) =
+        s.top_k("1", wm + 10.0, &TopK { k: 10, exclude_seen: false, candidates: Some(cands) }).unwrap();
+    assert_eq!(top.len(), 2);
+}
+
+#[test]
+fn bipartite_graphs_rank_destinations_only() {
+    // Users 0..3 (external "u0".."u2") and items 3..6 ("i0".."i2").
+    let mut log = EventLog::with_feat_dim(0);
+    for (k, (s, d)) in [(0, 3), (1, 4), (2, 3), (0, 5), (1, 3)].into_iter().enumerate() {
+        log.push(s, d, k as f64, &[]);
+    }
+    let store = MemStore::from_log(log, false).unwrap();
+    let names = ExternalIds::Str(["u0", "u1", "u2", "i0", "i1", "i2"].map(String::from).to_vec());
+    let ids = IdMap::new(names, Some(3));
+    let pop =
+        make_baseline(&BaselineConfig { kind: BaselineKind::Popularity, window: None, half_life: None })
+            .unwrap();
+    let mut s = Scorer::open(pop, Box::new(store), ids, Unknown::Error, None).unwrap();
+    let (top, _) = s.top_k("u0", 10.0, &TopK { k: 10, ..Default::default() }).unwrap();
+    let names: Vec<&str> = top.iter().map(|r| r.dst.as_str()).collect();
+    assert_eq!(names, ["i0", "i1", "i2"], "items only, the most popular first");
+    // A new item arrives through ingest and becomes a candidate; a new user does not.
+    let ev = |s: &str, d: &str, t: f64| LiveEvent { src: s.into(), dst: d.into(), t, feat: vec![] };
+    s.ingest(&[ev("u9", "i9", 11.0), ev("u9", "i9", 12.0)]).unwrap();
+    let (top, _) = s.top_k("u0", 13.0, &TopK { k: 10, ..Default::default() }).unwrap();
+    let mut names: Vec<&str> = top.iter().map(|r| r.dst.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["i0", "i1", "i2", "i9"]);
+    // "u0" names a user, not an item: unknown on the destination side.
+    assert!(matches!(
+        s.score(&[Query { src: "u1".into(), dst: "u0".into(), t: 20.0 }]),
+        Err(ServeError::UnknownNode { .. })
+    ));
+}
+
+#[test]
+fn queries_file_round_trip() {
+    use crate::serve::Scored;
+    use crate::serve::queries::{read_queries, write_scores};
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("q.csv");
+    std::fs::write(&p, "dst,src,time\nb,a,5\n\"c,d\",a,6.5\n").unwrap();
+    let q = read_queries(&p).unwrap();
+    assert_eq!(
+        q,
+        vec![
+            Query { src: "a".into(), dst: "b".into(), t: 5.0 },
+            Query { src: "a".into(), dst: "c,d".into(), t: 6.5 }
+        ]
+    );
+    let scores = vec![Scored { score: 0.25, cold_src: false, cold_dst: true }; 2];
+    let out = dir.path().join("s.parquet");
+    write_scores(&out, &q, &scores).unwrap();
+    // Parquet output read back as queries keeps the order and ids.
+    assert_eq!(read_queries(&out).unwrap(), q);
+    std::fs::write(&p, "src,dst,time\na,b,5\na,b,soon\n").unwrap();
+    let e = read_queries(&p).unwrap_err().to_string();
+    assert!(e.contains("q.csv:3") && e.contains("time") && e.contains("soon"), "{e}");
+    std::fs::write(&p, "src,dst,when\na,b,5\n").unwrap();
+    assert!(read_queries(&p).unwrap_err().to_string().contains("need columns"));
+}
