@@ -8,7 +8,20 @@ pub fn linkcast() -> Command {
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
-    for sub in ["ingest", "stats", "verify", "generate", "negatives", "bench", "doctor", "train", "eval"] {
+    for sub in [
+        "ingest",
+        "stats",
+        "verify",
+        "generate",
+        "negatives",
+        "bench",
+        "doctor",
+        "train",
+        "eval",
+        "score",
+        "recommend",
+        "ingest-events",
+    ] {
         let out = linkcast().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help failed");
         let text = String::from_utf8_lossy(&out.stdout);
