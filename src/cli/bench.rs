@@ -29,6 +29,43 @@ pub enum Harness {
     Ingest(IngestArgs),
     /// Temporal neighbour sampling: batches/s, roots/s, sampled slots/s, peak RSS.
     Sample(SampleArgs),
+    /// HTTP load on a running `linkcast serve`: requests/s, errors, p50/p99 per request kind.
+    #[cfg(feature = "torch")]
+    Http(crate::cli::serve::LoadArgs),
+    /// Serving from the library: single-pair latency, batch pairs/s, top-k ms, ingest events/s.
+    #[cfg(feature = "torch")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench serve runs/collegemsg-tgn
+  linkcast bench serve runs/wikipedia-tgn --single 2000 --topk-queries 20 --device cuda
+  linkcast bench serve popularity --data runs/collegemsg")]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub live: crate::cli::live::LiveArgs,
+    /// Single-pair score calls, timed one by one.
+    #[arg(long, default_value_t = 1000)]
+    pub single: usize,
+    /// Pairs per batch score call.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 5)]
+    pub batch_calls: usize,
+    /// Top-k queries over every candidate destination.
+    #[arg(long, default_value_t = 5)]
+    pub topk_queries: usize,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Random events ingested (not saved), in batches of --ingest-batch.
+    #[arg(long, default_value_t = 20_000)]
+    pub ingest_events: usize,
+    #[arg(long, default_value_t = 200)]
+    pub ingest_batch: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,7 +111,38 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match a.harness {
         Harness::Ingest(i) => run_ingest(i),
         Harness::Sample(s) => run_sample(s),
+        #[cfg(feature = "torch")]
+        Harness::Http(h) => crate::cli::serve::run_load(h),
+        #[cfg(feature = "torch")]
+        Harness::Serve(s) => run_serve(s),
     }
+}
+
+#[cfg(feature = "torch")]
+fn run_serve(a: ServeArgs) -> anyhow::Result<()> {
+    use linkcast::serve::bench::{ServeBench, run_serve_bench};
+    let opened = std::time::Instant::now();
+    let mut scorer = crate::cli::live::open_scorer(&a.live)?;
+    let open_seconds = opened.elapsed().as_secs_f64();
+    let cfg = ServeBench {
+        single: a.single,
+        batch: a.batch,
+        batch_calls: a.batch_calls,
+        topk_queries: a.topk_queries,
+        k: a.k,
+        ingest_events: a.ingest_events,
+        ingest_batch: a.ingest_batch,
+        seed: a.seed,
+    };
+    let report = run_serve_bench(&mut scorer, &cfg).context("serving benchmark")?;
+    let mut v = serde_json::to_value(&report)?;
+    v["open_seconds"] = serde_json::json!(open_seconds);
+    v["device"] = serde_json::json!(a.live.device);
+    v["threads"] = serde_json::json!(rayon::current_num_threads());
+    v["peak_rss_mb"] = serde_json::json!(linkcast::util::mem::peak_rss_bytes().map(|b| b as f64 / 1e6));
+    v["version"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
 }
 
 fn run_ingest(a: IngestArgs) -> anyhow::Result<()> {

@@ -19,6 +19,8 @@ pub mod negatives;
 pub mod recommend;
 #[cfg(feature = "torch")]
 pub mod score;
+#[cfg(feature = "torch")]
+pub mod serve;
 pub mod stats;
 #[cfg(feature = "torch")]
 pub mod train;
@@ -68,6 +70,9 @@ pub enum Command {
     /// Bring a model's live state up to date with new events, and save it.
     #[cfg(feature = "torch")]
     IngestEvents(ingest_events::Args),
+    /// Serve a model over HTTP: score, recommend, ingest events (write-ahead logged).
+    #[cfg(feature = "torch")]
+    Serve(serve::Args),
     /// Throughput benchmarks, printed as JSON.
     Bench(bench::Args),
     /// libtorch version, CUDA, devices, threads, and where libtorch was loaded from.
@@ -90,6 +95,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Recommend(a) => recommend::run(a),
         #[cfg(feature = "torch")]
         Command::IngestEvents(a) => ingest_events::run(a),
+        #[cfg(feature = "torch")]
+        Command::Serve(a) => serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
     }

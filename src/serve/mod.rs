@@ -11,9 +11,13 @@
 //!
 //! Time convention: graph time units (whatever the input file used), `f64`.
 
+pub mod bench;
+pub mod http;
+pub mod load;
 pub mod queries;
 pub mod scorer;
 pub mod state;
+pub mod wal;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
 

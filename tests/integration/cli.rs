@@ -21,6 +21,7 @@ fn every_subcommand_has_help_with_examples() {
         "score",
         "recommend",
         "ingest-events",
+        "serve",
     ] {
         let out = linkcast().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub} --help failed");

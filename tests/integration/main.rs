@@ -4,5 +4,6 @@ mod generate;
 mod ingest;
 mod live;
 mod sample;
+mod serve;
 mod stats;
 mod train;

@@ -1,0 +1,176 @@
+//! `linkcast serve`: a model (or baseline) as a local HTTP server that scores,
+//! recommends and ingests new events durably (write-ahead log + snapshots), and
+//! `linkcast bench http`, the load generator to point at it. Routes, bodies and
+//! error codes are documented in `linkcast::serve::http`.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use linkcast::serve::http::{self, App, Options};
+use linkcast::serve::load::{self, Kind, LoadSpec};
+
+use crate::cli::live::{LiveArgs, open_scorer};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast serve runs/collegemsg-tgn
+  linkcast serve runs/collegemsg-tgn --addr 127.0.0.1:0 --snapshot-every 100
+  linkcast serve popularity --data runs/collegemsg --state runs/pop-live
+  curl -s localhost:7878/health
+  curl -s -XPOST localhost:7878/events -d '[{\"src\":\"1\",\"dst\":\"2\",\"t\":1e9}]'
+  curl -s -XPOST localhost:7878/score -d '[{\"src\":\"1\",\"dst\":\"2\",\"t\":2e9}]'
+  curl -s 'localhost:7878/recommend?src=1&at=2e9&k=5&exclude_seen=true'
+
+The first line on stdout is `listening on ADDR` (useful with port 0). Every batch
+of POST /events is in the write-ahead log (fsynced) before it is acknowledged; on
+start the snapshot in the state directory is loaded and the log replayed past it.
+Ctrl-C or SIGTERM: finish requests in flight, snapshot, exit.")]
+pub struct Args {
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Listen on a non-loopback address (there is no authentication).
+    #[arg(long)]
+    pub public: bool,
+    /// Larger request bodies are refused with 413.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Save a snapshot of the live state every N ingest batches (0: only at shutdown).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub snapshot_every: u64,
+    /// Write-ahead log directory [default: the state directory's path + ".wal"].
+    #[arg(long, value_name = "DIR")]
+    pub wal: Option<PathBuf>,
+}
+
+fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("--addr {addr}: not an address"))?
+        .next()
+        .with_context(|| format!("--addr {addr}: resolves to nothing"))
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let addr = resolve(&a.addr)?;
+    if !addr.ip().is_loopback() && !a.public {
+        bail!(
+            "--addr {addr} is not a loopback address; the server has no authentication (add --public to allow it)"
+        );
+    }
+    let state_dir = a.live.state_dir();
+    let wal_dir = match (&a.wal, &state_dir) {
+        (Some(w), _) => w.clone(),
+        (None, Some(s)) => {
+            let mut p = s.clone().into_os_string();
+            p.push(".wal");
+            PathBuf::from(p)
+        }
+        (None, None) => bail!("serving a baseline needs --state DIR (snapshots) or --wal DIR (the log)"),
+    };
+    let mut scorer = open_scorer(&a.live)?;
+    let (wal, rec) = http::recover(&mut scorer, &wal_dir)
+        .with_context(|| format!("recovering from the write-ahead log {}", wal_dir.display()))?;
+    if !crate::cli::quiet() {
+        eprintln!(
+            "{}: snapshot through batch {}, replayed {} batches ({} events) from {}{}",
+            scorer.name(),
+            rec.snapshot_batches,
+            rec.replayed_batches,
+            rec.replayed_events,
+            wal_dir.display(),
+            if rec.truncated_tail_bytes > 0 {
+                format!(", truncated a torn tail of {} bytes", rec.truncated_tail_bytes)
+            } else {
+                String::new()
+            }
+        );
+    }
+    // For crash tests only: widen the window between the WAL fsync and the reply.
+    let pause_before_ack = std::env::var("LINKCAST_TEST_PAUSE_BEFORE_ACK_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis);
+    let opts = Options {
+        max_body_bytes: a.max_body_bytes,
+        snapshot_every: a.snapshot_every,
+        state_dir,
+        pause_before_ack,
+    };
+    let app = App::new(scorer, wal, opts);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let local = listener.local_addr().context("bound address")?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {local}").and_then(|_| out.flush()).context("stdout")?;
+        drop(out);
+        http::serve(listener, app, http::shutdown_signal()).await.context("serving")
+    })
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench http --addr 127.0.0.1:7878 --seconds 30 --connections 8
+  linkcast bench http --mix score --queries 1000 --max-requests 2000
+  linkcast bench http --mix score,recommend,events --batch 50
+
+The run posts events (ids load-0, load-1, ...): point it at a scratch copy of a model.")]
+pub struct LoadArgs {
+    /// The server (loopback only).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Stop after this long.
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Concurrent keep-alive connections (one thread each).
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// Stop after this many requests in all.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_requests: u64,
+    /// Request kinds, drawn uniformly.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "score,recommend,events")]
+    pub mix: Vec<Kind>,
+    /// Node ids the generator introduces and queries.
+    #[arg(long, default_value_t = 100)]
+    pub nodes: usize,
+    /// Pairs per /score request.
+    #[arg(long, default_value_t = 100)]
+    pub queries: usize,
+    /// Events per /events request.
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// k of /recommend.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn run_load(a: LoadArgs) -> anyhow::Result<()> {
+    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
+        bail!("--seconds must be a positive number");
+    }
+    let addr = load::loopback(&a.addr)?;
+    let spec = LoadSpec {
+        addr,
+        seconds: a.seconds,
+        connections: a.connections,
+        max_requests: a.max_requests,
+        mix: a.mix,
+        nodes: a.nodes,
+        queries: a.queries,
+        batch: a.batch,
+        k: a.k,
+        seed: a.seed,
+    };
+    let report = load::run_load(&spec).with_context(|| format!("load on {addr}"))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

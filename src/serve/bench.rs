@@ -1,0 +1,173 @@
+//! The serving benchmark behind `linkcast bench serve`: from the library, one pair
+//! at a time (latency p50/p99), large batches (pairs/s), top-k over every candidate
+//! (ms per query) and live ingest (events/s), on a live [`Scorer`].
+//!
+//! Queries are seeded uniform random pairs of known nodes at a time just after the
+//! watermark; ingested events are seeded random pairs of known nodes at increasing
+//! times after it, in batches of `ingest_batch`. Ingest runs last (it moves the
+//! watermark); nothing is saved.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServeBench {
+    /// Single-pair `score` calls timed one by one.
+    pub single: usize,
+    /// Pairs per batch `score` call, and how many such calls.
+    pub batch: usize,
+    pub batch_calls: usize,
+    /// `top_k` calls over every candidate, and `k`.
+    pub topk_queries: usize,
+    pub k: usize,
+    /// Events ingested, in batches of `ingest_batch`.
+    pub ingest_events: usize,
+    pub ingest_batch: usize,
+    pub seed: u64,
+}
+
+impl Default for ServeBench {
+    fn default() -> Self {
+        ServeBench {
+            single: 1000,
+            batch: 10_000,
+            batch_calls: 5,
+            topk_queries: 5,
+            k: 10,
+            ingest_events: 20_000,
+            ingest_batch: 200,
+            seed: 0,
+        }
+    }
+}
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub n: usize,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(mut ms: Vec<f64>) -> Latency {
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let at = |q: f64| if n == 0 { f64::NAN } else { ms[((q * n as f64).ceil() as usize).clamp(1, n) - 1] };
+        Latency {
+            n,
+            mean_ms: ms.iter().sum::<f64>() / n.max(1) as f64,
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: ms.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServeReport {
+    pub target: String,
+    pub nodes: u32,
+    pub events: usize,
+    pub candidates_per_topk: usize,
+    pub single_pair: Latency,
+    pub batch_pairs_per_s: f64,
+    pub topk: Latency,
+    pub ingest_events_per_s: f64,
+    pub ingest_batch: Latency,
+    pub params: ServeBench,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, ServeError> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let n = s.num_nodes();
+    if n == 0 {
+        return Err(ServeError::Invalid { index: 0, field: "graph", why: "no nodes".into() });
+    }
+    let t0 = s.watermark_time().unwrap_or(0.0);
+    let t = t0 + (t0.abs() * 1e-9).max(1.0);
+    let ids = s.ids().clone();
+    let pair = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+        (ids.external(a), ids.external(b))
+    };
+    // Warm-up: first calls allocate libtorch's buffers.
+    let (a, b) = pair(&mut rng);
+    s.score(&[Query { src: a, dst: b, t }])?;
+
+    let mut single = Vec::with_capacity(cfg.single);
+    for _ in 0..cfg.single {
+        let (a, b) = pair(&mut rng);
+        let q = [Query { src: a, dst: b, t }];
+        let start = Instant::now();
+        s.score(&q)?;
+        single.push(ms(start));
+    }
+
+    let mut pairs = 0usize;
+    let mut secs = 0.0;
+    for _ in 0..cfg.batch_calls {
+        let q: Vec<Query> = (0..cfg.batch)
+            .map(|_| {
+                let (a, b) = pair(&mut rng);
+                Query { src: a, dst: b, t }
+            })
+            .collect();
+        let start = Instant::now();
+        pairs += s.score(&q)?.len();
+        secs += start.elapsed().as_secs_f64();
+    }
+
+    let mut topk = Vec::with_capacity(cfg.topk_queries);
+    let opts = TopK { k: cfg.k, exclude_seen: false, candidates: None };
+    for _ in 0..cfg.topk_queries {
+        let (a, _) = pair(&mut rng);
+        let start = Instant::now();
+        s.top_k(&a, t, &opts)?;
+        topk.push(ms(start));
+    }
+    let candidates_per_topk = (0..n).filter(|&d| ids.is_destination(d)).count().saturating_sub(1);
+
+    let mut batches = Vec::new();
+    let mut done = 0;
+    let step = 1.0f64.max(t0.abs() * 1e-12);
+    let mut tt = t;
+    while done < cfg.ingest_events {
+        let m = cfg.ingest_batch.max(1).min(cfg.ingest_events - done);
+        let d = s.store().feat_dim();
+        let ev: Vec<LiveEvent> = (0..m)
+            .map(|_| {
+                let (a, b) = pair(&mut rng);
+                tt += step;
+                LiveEvent { src: a, dst: b, t: tt, feat: vec![0.0; d] }
+            })
+            .collect();
+        let start = Instant::now();
+        s.ingest(&ev)?;
+        batches.push(ms(start));
+        done += m;
+    }
+    let ingest_secs = batches.iter().sum::<f64>() / 1e3;
+    Ok(ServeReport {
+        target: s.name(),
+        nodes: n,
+        events: s.num_events() - done,
+        candidates_per_topk,
+        single_pair: Latency::of(single),
+        batch_pairs_per_s: pairs as f64 / secs.max(1e-12),
+        topk: Latency::of(topk),
+        ingest_events_per_s: done as f64 / ingest_secs.max(1e-12),
+        ingest_batch: Latency::of(batches),
+        params: cfg.clone(),
+    })
+}

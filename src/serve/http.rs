@@ -1,0 +1,478 @@
+//! The HTTP face of a [`Scorer`]: axum on tokio, JSON in and out, plus the
+//! write-ahead log ([`super::wal`]) that makes every acknowledged event durable.
+//!
+//! Routes (bodies are JSON; times are graph time units, `f64`; ids are external):
+//! - `POST /events`: a JSON array of `LiveEvent` `[{"src","dst","t","feat"?}, ...]`,
+//!   time-ordered, none older than the watermark; applied as ONE `Scorer::ingest`
+//!   batch, appended to the WAL and fsynced, then answered with the `IngestSummary`.
+//! - `POST /score`: a JSON array of `Query` `[{"src","dst","t"}, ...]` ->
+//!   `{"scores": [{"score","cold_src","cold_dst"}, ...]}` in input order.
+//! - `GET /recommend?src=ID&at=T&k=10&exclude_seen=false&candidates=a,b` ->
+//!   `{"src","at","cold_src","results":[{"dst","score"}, ...]}` best first.
+//! - `GET /health` -> `{"ok","model","watermark_time","events","nodes","batches",...}`.
+//! - `GET /metrics`: Prometheus text format.
+//!
+//! Errors are `{"error": message, "kind": ..., ...}` with the offending item's
+//! `index` (and `t`, `watermark`, `field`, `id` where they apply): 400 malformed JSON
+//! or invalid values, 422 well-formed JSON of the wrong shape (unknown field, wrong
+//! type), 413 body over `max_body_bytes`, 404 unknown node (with `--unknown error`)
+//! or route, 409 a time older than the watermark or events out of order, 503 after a
+//! WAL write failed (reads still work), 500 internal.
+//!
+//! Concurrency: connections are served concurrently, but `Scorer` needs `&mut self`
+//! (libtorch uses every core per call), so it sits in one `std::sync::Mutex` and each
+//! scoring or ingest request runs on tokio's blocking pool (`spawn_blocking`).
+//! Ingestion is therefore serialised; apply and WAL append happen in the same
+//! critical section, so log order = apply order = batch number. `ingest` validates
+//! the whole batch before changing anything, so a rejected batch is never logged; a
+//! crash between apply and fsync loses only a batch that was not acknowledged.
+//! `/health` and `/metrics` read atomics and never wait for the lock.
+//!
+//! Durability: a snapshot (`Scorer::save_state` into the state directory, then
+//! `Wal::rotate`) every `snapshot_every` batches and at graceful shutdown; on start,
+//! [`recover`] checks that log records the snapshot already holds are the same
+//! batches and replays the later ones, one `ingest` each (same batch boundaries, so
+//! the same memory as an uninterrupted run). If a WAL write fails, the batch is in
+//! memory but not durable: it is answered 500 (not acknowledged) and every later
+//! write gets 503 until a restart, which comes back with the log's history.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query as QueryParams, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::serve::wal::{Wal, WalError};
+use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK};
+
+#[path = "http_metrics.rs"]
+mod metrics;
+pub use metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("replaying write-ahead log batch {seq}")]
+    Replay {
+        seq: u64,
+        #[source]
+        source: ServeError,
+    },
+    #[error("write-ahead log batch {seq}: payload is not a JSON array of events")]
+    Payload {
+        seq: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("write-ahead log batch {seq} became scorer batch {got}")]
+    Renumbered { seq: u64, got: u64 },
+    #[error(
+        "write-ahead log batch {seq} differs from the snapshot's batch {seq}: the live state was changed \
+         by something else than this server; refusing to guess which history is right"
+    )]
+    Diverged { seq: u64 },
+    #[error("snapshot")]
+    Snapshot(#[source] ServeError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// Snapshot (`Scorer::save_state`) every this many batches, then rotate the WAL.
+    pub snapshot_every: u64,
+    /// Where snapshots go (`None`: never; the WAL then holds every live batch).
+    pub state_dir: Option<PathBuf>,
+    /// Testing only: wait this long between the WAL fsync and the reply to
+    /// `POST /events`, so a crash test can kill the server in exactly that window.
+    pub pause_before_ack: Option<std::time::Duration>,
+}
+
+/// What recovery did before the server opened.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recovery {
+    pub snapshot_batches: u64,
+    pub replayed_batches: u64,
+    pub replayed_events: usize,
+    pub truncated_tail_bytes: u64,
+}
+
+/// Open the WAL in `wal_dir` and replay the batches it holds past the scorer's
+/// snapshot, one `ingest` each, so memory equals that of an uninterrupted run.
+pub fn recover(scorer: &mut Scorer, wal_dir: &std::path::Path) -> Result<(Wal, Recovery), HttpError> {
+    let snapshot_batches = scorer.batches();
+    let opened = Wal::open(wal_dir, snapshot_batches)?;
+    // Records the snapshot already holds must be the same batches.
+    for rec in &opened.covered {
+        let events: Vec<LiveEvent> = serde_json::from_slice(&rec.payload)
+            .map_err(|source| HttpError::Payload { seq: rec.seq, source })?;
+        let held = (rec.seq as usize).checked_sub(1).and_then(|i| scorer.live_batches().get(i));
+        if held.is_none_or(|b| b.seq != rec.seq || b.events != events) {
+            return Err(HttpError::Diverged { seq: rec.seq });
+        }
+    }
+    let mut replayed_events = 0;
+    for rec in &opened.replay {
+        let events: Vec<LiveEvent> = serde_json::from_slice(&rec.payload)
+            .map_err(|source| HttpError::Payload { seq: rec.seq, source })?;
+        let s = scorer.ingest(&events).map_err(|source| HttpError::Replay { seq: rec.seq, source })?;
+        if s.batch != rec.seq {
+            return Err(HttpError::Renumbered { seq: rec.seq, got: s.batch });
+        }
+        replayed_events += events.len();
+    }
+    let rec = Recovery {
+        snapshot_batches,
+        replayed_batches: opened.replay.len() as u64,
+        replayed_events,
+        truncated_tail_bytes: opened.truncated.map_or(0, |t| t.bytes),
+    };
+    Ok((opened.wal, rec))
+}
+
+/// What the lock guards: the scorer and the log, changed together.
+struct Live {
+    scorer: Scorer,
+    wal: Wal,
+    snapshot_batches: u64,
+}
+
+/// Shared by every handler.
+pub struct App {
+    live: Mutex<Live>,
+    opts: Options,
+    name: String,
+    /// Set when a WAL write failed: the scorer holds a batch the log does not, so
+    /// no more writes (or snapshots) are accepted.
+    failed: std::sync::OnceLock<String>,
+    pub metrics: Metrics,
+}
+
+impl App {
+    pub fn new(scorer: Scorer, wal: Wal, opts: Options) -> Arc<App> {
+        let name = scorer.name();
+        let metrics = Metrics::default();
+        metrics.observe_scorer(&scorer);
+        let snapshot_batches = scorer.batches();
+        let live = Mutex::new(Live { scorer, wal, snapshot_batches });
+        Arc::new(App { live, opts, name, failed: Default::default(), metrics })
+    }
+
+    /// Snapshot now if batches arrived since the last one (graceful shutdown).
+    pub fn final_snapshot(&self) -> Result<bool, HttpError> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if self.failed.get().is_some() || live.scorer.batches() == live.snapshot_batches {
+            return Ok(false);
+        }
+        self.snapshot(&mut live).map(|_| true)
+    }
+
+    fn snapshot(&self, live: &mut Live) -> Result<(), HttpError> {
+        let Some(dir) = &self.opts.state_dir else { return Ok(()) };
+        let t = Instant::now();
+        live.scorer.save_state(dir).map_err(HttpError::Snapshot)?;
+        let through = live.scorer.batches();
+        live.wal.rotate(through)?;
+        live.snapshot_batches = through;
+        self.metrics.snapshots.fetch_add(1, Relaxed);
+        tracing::info!("snapshot through batch {through} in {:.3}s", t.elapsed().as_secs_f64());
+        Ok(())
+    }
+}
+
+/// An error response: status plus a JSON object with at least `error` and `kind`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn api(status: StatusCode, kind: &str, error: impl std::fmt::Display) -> ApiError {
+    ApiError(status, json!({ "error": error.to_string(), "kind": kind }))
+}
+
+/// `e` and its sources, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+impl From<ServeError> for ApiError {
+    fn from(e: ServeError) -> ApiError {
+        let error = chain(&e);
+        let (status, body) = match &e {
+            ServeError::TooOld { index, t, watermark } => (
+                StatusCode::CONFLICT,
+                json!({"kind": "too_old", "index": index, "t": t, "watermark": watermark}),
+            ),
+            ServeError::OutOfOrder { index, t, previous } => (
+                StatusCode::CONFLICT,
+                json!({"kind": "out_of_order", "index": index, "t": t, "previous": previous}),
+            ),
+            ServeError::UnknownNode { index, field, id } => (
+                StatusCode::NOT_FOUND,
+                json!({"kind": "unknown_node", "index": index, "field": field, "id": id}),
+            ),
+            ServeError::Invalid { index, field, .. } => {
+                (StatusCode::BAD_REQUEST, json!({"kind": "invalid", "index": index, "field": field}))
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, json!({"kind": "internal"})),
+        };
+        let mut body = body;
+        body["error"] = Value::String(error);
+        ApiError(status, body)
+    }
+}
+
+/// Parse a JSON body into a non-empty array.
+fn parse_array<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<T>, ApiError> {
+    let bytes = body.map_err(|r| {
+        let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
+        api(r.status(), kind, r.body_text())
+    })?;
+    let items: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => api(StatusCode::UNPROCESSABLE_ENTITY, "bad_shape", e),
+            _ => api(StatusCode::BAD_REQUEST, "malformed_json", e),
+        }
+    })?;
+    if items.is_empty() {
+        return Err(api(StatusCode::BAD_REQUEST, "empty", "empty batch: send at least one item"));
+    }
+    Ok(items)
+}
+
+/// Run `f` on the live state on the blocking pool.
+async fn with_live<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App, &mut Live) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let app = app.clone();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut live = app.live.lock().map_err(|_| {
+            api(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "state poisoned by an earlier panic; restart the server",
+            )
+        })?;
+        f(&app, &mut live)
+    })
+    .await;
+    joined.unwrap_or_else(|e| {
+        Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("handler died: {e}")))
+    })
+}
+
+async fn post_events(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let events: Vec<LiveEvent> = parse_array(body)?;
+    let reply = with_live(&app, move |app, live| {
+        if let Some(why) = app.failed.get() {
+            return Err(api(StatusCode::SERVICE_UNAVAILABLE, "read_only", format!("writes disabled: {why}")));
+        }
+        let summary = live.scorer.ingest(&events)?;
+        let payload = serde_json::to_vec(&events).expect("events serialise");
+        if let Err(e) = live.wal.append(summary.batch, &payload) {
+            let why = format!("batch {} applied but not logged: {}", summary.batch, chain(&e));
+            tracing::error!("{why}; refusing further writes");
+            let _ = app.failed.set(why.clone());
+            app.metrics.observe_scorer(&live.scorer);
+            return Err(api(StatusCode::INTERNAL_SERVER_ERROR, "wal", format!("not acknowledged: {why}")));
+        }
+        app.metrics.observe_scorer(&live.scorer);
+        app.metrics.wal_bytes.store(live.wal.segment_bytes(), Relaxed);
+        if app.opts.snapshot_every > 0
+            && live.scorer.batches() - live.snapshot_batches >= app.opts.snapshot_every
+        {
+            // The batch is durable in the WAL already: a failed snapshot is only logged.
+            if let Err(e) = app.snapshot(live) {
+                tracing::warn!("snapshot failed (the WAL still holds every batch): {}", chain(&e));
+            }
+        }
+        let mut v = serde_json::to_value(&summary).expect("summary serialises");
+        v["events_total"] = json!(live.scorer.num_events());
+        Ok(axum::Json(v).into_response())
+    })
+    .await;
+    if let (Ok(_), Some(pause)) = (&reply, app.opts.pause_before_ack) {
+        tokio::time::sleep(pause).await;
+    }
+    reply
+}
+
+async fn post_score(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let queries: Vec<Query> = parse_array(body)?;
+    with_live(&app, move |_, live| {
+        let scores = live.scorer.score(&queries)?;
+        Ok(axum::Json(json!({ "scores": scores })).into_response())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendParams {
+    src: String,
+    at: f64,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    exclude_seen: bool,
+    /// Comma-separated external ids to rank instead of every destination.
+    candidates: Option<String>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+async fn get_recommend(
+    State(app): State<Arc<App>>,
+    params: Result<QueryParams<RecommendParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(p) = params.map_err(|r| api(StatusCode::BAD_REQUEST, "bad_query", r.body_text()))?;
+    if !p.at.is_finite() {
+        return Err(api(StatusCode::BAD_REQUEST, "invalid", format!("at={}: not a finite time", p.at)));
+    }
+    if p.k == 0 {
+        return Err(api(StatusCode::BAD_REQUEST, "invalid", "k must be at least 1"));
+    }
+    let candidates = p.candidates.map(|c| c.split(',').map(str::to_string).collect::<Vec<_>>());
+    let opts = TopK { k: p.k, exclude_seen: p.exclude_seen, candidates };
+    with_live(&app, move |_, live| {
+        let (results, cold_src) = live.scorer.top_k(&p.src, p.at, &opts)?;
+        Ok(axum::Json(json!({"src": p.src, "at": p.at, "cold_src": cold_src, "results": results}))
+            .into_response())
+    })
+    .await
+}
+
+async fn get_health(State(app): State<Arc<App>>) -> Response {
+    let m = &app.metrics;
+    let failed = app.failed.get();
+    axum::Json(json!({
+        "ok": failed.is_none(),
+        "model": app.name,
+        "watermark_time": m.watermark(),
+        "events": m.events.load(Relaxed),
+        "live_events": m.live_events.load(Relaxed),
+        "nodes": m.nodes.load(Relaxed),
+        "batches": m.batches.load(Relaxed),
+        "feat_dim": m.feat_dim.load(Relaxed),
+        "writes_disabled": failed,
+    }))
+    .into_response()
+}
+
+async fn get_metrics(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+async fn not_found() -> ApiError {
+    api(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such route (POST /events, POST /score, GET /recommend, /health, /metrics)",
+    )
+}
+
+async fn not_allowed() -> ApiError {
+    api(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed on this route")
+}
+
+async fn count(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = metrics::route_of(req.uri().path());
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    app.metrics.record(route, resp.status().as_u16(), t.elapsed());
+    resp
+}
+
+/// The router over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/events", post(post_events))
+        .route("/score", post(post_score))
+        .route("/recommend", get(get_recommend))
+        .route("/health", get(get_health))
+        .route("/metrics", get(get_metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
+        .layer(DefaultBodyLimit::max(app.opts.max_body_bytes))
+        .layer(middleware::from_fn_with_state(app.clone(), count))
+        .with_state(app)
+}
+
+/// Serve on `listener` until `shutdown` resolves, then wait for requests in flight
+/// and take a final snapshot.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| HttpError::Io { what: "serving".into(), source })?;
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || app2.final_snapshot())
+        .await
+        .map_err(|e| HttpError::Io { what: "final snapshot".into(), source: std::io::Error::other(e) })?
+        .map(|_| ())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight, then a final snapshot");
+}
