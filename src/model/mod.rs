@@ -43,13 +43,15 @@ pub enum ModelError {
 /// Move a host tensor built for one batch to `device`. On a GPU the copy goes
 /// through pinned memory and does not block: a plain copy from pageable memory
 /// waits for every kernel queued before it, and a batch makes a dozen of them, so
-/// the GPU would drain its queue a dozen times per batch.
+/// the GPU would drain its queue a dozen times per batch. `_pin_memory` is called
+/// directly: tch's `pin_memory` always passes a device, which torch 2.11 deprecates
+/// with a warning printed on every call (tens of MB of stderr per epoch).
 pub fn upload(t: tch::Tensor, device: tch::Device) -> tch::Tensor {
     match device {
         tch::Device::Cpu => t,
         d => {
             let kind = t.kind();
-            t.pin_memory(d).to_device_(d, kind, true, false)
+            t.internal_pin_memory(d).to_device_(d, kind, true, false)
         }
     }
 }

@@ -59,7 +59,8 @@ impl Latency {
     pub fn of(mut ms: Vec<f64>) -> Latency {
         ms.sort_by(f64::total_cmp);
         let n = ms.len();
-        let at = |q: f64| if n == 0 { f64::NAN } else { ms[((q * n as f64).ceil() as usize).clamp(1, n) - 1] };
+        let at =
+            |q: f64| if n == 0 { f64::NAN } else { ms[((q * n as f64).ceil() as usize).clamp(1, n) - 1] };
         Latency {
             n,
             mean_ms: ms.iter().sum::<f64>() / n.max(1) as f64,
@@ -97,8 +98,20 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
     let t0 = s.watermark_time().unwrap_or(0.0);
     let t = t0 + (t0.abs() * 1e-9).max(1.0);
     let ids = s.ids().clone();
+    // Bipartite graphs: sources from the source side, destinations from the other.
+    let dsts: Vec<u32> = (0..n).filter(|&d| ids.is_destination(d)).collect();
+    let srcs: Vec<u32> =
+        if ids.is_bipartite() { (0..n).filter(|&d| !ids.is_destination(d)).collect() } else { dsts.clone() };
+    if srcs.is_empty() || dsts.is_empty() {
+        return Err(ServeError::Invalid {
+            index: 0,
+            field: "graph",
+            why: "no source or destination nodes".into(),
+        });
+    }
     let pair = |rng: &mut rand_chacha::ChaCha8Rng| {
-        let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+        let a = srcs[rng.random_range(0..srcs.len())];
+        let b = dsts[rng.random_range(0..dsts.len())];
         (ids.external(a), ids.external(b))
     };
     // Warm-up: first calls allocate libtorch's buffers.
@@ -136,7 +149,7 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         s.top_k(&a, t, &opts)?;
         topk.push(ms(start));
     }
-    let candidates_per_topk = (0..n).filter(|&d| ids.is_destination(d)).count().saturating_sub(1);
+    let candidates_per_topk = dsts.len() - usize::from(!ids.is_bipartite());
 
     let mut batches = Vec::new();
     let mut done = 0;
