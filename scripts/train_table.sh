@@ -4,6 +4,7 @@
 # run under $OUT and a markdown table to $OUT/table.md. CPU, `--threads` cores.
 # Usage: scripts/train_table.sh [EPOCHS] [THREADS]
 #   env: OUT, DATA=../shared/datasets, SEEDS="0 1 2", DATASETS="collegemsg wikipedia enron"
+#   (also ingested: email-eu, bitcoin-otc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -20,6 +21,8 @@ ingest() { [ -d "runs/$1" ] || $BIN -q ingest "$2" ${3:-} -o "runs/$1"; }
 ingest collegemsg "$DATA/collegemsg/CollegeMsg.txt.gz"
 ingest wikipedia "$DATA/wikipedia-uit/ml_wikipedia.txt" --bipartite
 ingest enron "$DATA/enron/ml_enron.csv"
+ingest email-eu "$DATA/email-eu-core-temporal/email-Eu-core-temporal.txt.gz"
+ingest bitcoin-otc "$DATA/bitcoin-otc/soc-sign-bitcoinotc.csv.gz" "--no-header --src 0 --dst 1 --time 3 --features 2"
 for ds in $DATASETS; do
   for seed in $SEEDS; do
     for model in tgn graphmixer; do
