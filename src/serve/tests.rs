@@ -121,10 +121,16 @@ fn serving_equals_evaluation_tgn() {
 }
 
 #[test]
-fn serving_equals_evaluation_graphmixer_and_baseline() {
+fn serving_equals_evaluation_other_models_and_baselines() {
     let _g = torch_lock();
-    serving_equals_evaluation(&|| model(ModelKind::Graphmixer));
+    for kind in [ModelKind::Jodie, ModelKind::Dyrep, ModelKind::Tgat, ModelKind::Graphmixer] {
+        serving_equals_evaluation(&|| model(kind));
+    }
     serving_equals_evaluation(&baseline);
+    serving_equals_evaluation(&|| {
+        let cfg = BaselineConfig { kind: BaselineKind::Popularity, window: None, half_life: Some(3600.0) };
+        make_baseline(&cfg).unwrap()
+    });
 }
 
 #[test]
