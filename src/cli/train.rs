@@ -82,6 +82,10 @@ pub struct Args {
     /// Train the time encoder's frequencies (original TGN; unstable with large time gaps).
     #[arg(long)]
     pub trainable_time: bool,
+    /// Do not clamp time differences to the training period's length at evaluation
+    /// (by default a gap longer than any seen in training is encoded as the longest one).
+    #[arg(long)]
+    pub no_dt_clamp: bool,
     /// TGN's inductive masking: remove every training event of a seeded FRAC of the nodes
     /// active after the training period, so they are unseen at evaluation (evaluate with the
     /// same `--mask FRAC --mask-seed S` in `linkcast eval`).
@@ -175,6 +179,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     mc.time_trainable = a.trainable_time;
     mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
+    // The longest time difference training can see (ModelConfig::dt_max): evaluation
+    // and serving clamp to it instead of feeding the time encoder values it never saw.
+    mc.dt_max = (!a.no_dt_clamp && split.train.end > 0)
+        .then(|| store.event((split.train.end - 1) as u32).2 - mc.time_origin)
+        .filter(|&m| m > 0.0);
     if mc.kind == ModelKind::Jodie {
         // Time differences of the order of a node's typical gap between events.
         let (lo, hi) = store.time_range().unwrap_or((0.0, 1.0));

@@ -129,6 +129,13 @@ pub struct ModelConfig {
     /// TGN's validation AP on CollegeMsg after one epoch from 0.62 to 0.83.
     #[serde(default)]
     pub time_trainable: bool,
+    /// Time differences fed to the time encoder are clamped to this (`None`: not
+    /// clamped). `train` sets it to the training period's length: no difference seen
+    /// in training is longer, so training is unchanged, while at evaluation and
+    /// serving a node idle for longer than anything in training gets the encoding
+    /// of the longest gap seen instead of extrapolated, never-trained values.
+    #[serde(default)]
+    pub dt_max: Option<f64>,
 }
 
 impl ModelConfig {
@@ -155,6 +162,7 @@ impl ModelConfig {
             time_scale: 1.0,
             time_origin: 0.0,
             time_trainable: false,
+            dt_max: None,
         };
         match kind {
             ModelKind::Tgn => {}

@@ -73,7 +73,8 @@ impl Net {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let mixer_kind = cfg.kind == ModelKind::Graphmixer;
-        let time = TimeEncoder::new(&root / "time", cfg.time_dim, cfg.time_trainable && !mixer_kind);
+        let mut time = TimeEncoder::new(&root / "time", cfg.time_dim, cfg.time_trainable && !mixer_kind);
+        time.max = cfg.dt_max;
         let x = cfg.node_input_dim();
         let attn_layers = match (cfg.kind, cfg.embedding) {
             (ModelKind::Graphmixer, _) => 0,

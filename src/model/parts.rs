@@ -10,6 +10,8 @@ use tch::{Kind, Tensor};
 pub struct TimeEncoder {
     pub w: Tensor,
     pub b: Tensor,
+    /// Clamp differences to this before encoding (see `ModelConfig::dt_max`).
+    pub max: Option<f64>,
 }
 
 impl TimeEncoder {
@@ -22,11 +24,15 @@ impl TimeEncoder {
             w.copy_(&init);
             let _ = b.zero_();
         });
-        TimeEncoder { w, b }
+        TimeEncoder { w, b, max: None }
     }
 
     /// `dt`: any shape `[..]` -> `[.., d]`.
     pub fn forward(&self, dt: &Tensor) -> Tensor {
+        let dt = match self.max {
+            Some(m) => dt.clamp_max(m),
+            None => dt.shallow_clone(),
+        };
         (dt.unsqueeze(-1) * &self.w + &self.b).cos()
     }
 }
