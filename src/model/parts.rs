@@ -259,3 +259,22 @@ impl Mlp {
         self.fc2.forward(&self.fc1.forward(x).gelu("none"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_encoder_clamps_long_gaps_to_dt_max() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut enc = TimeEncoder::new(vs.root() / "t", 16, false);
+        let dt = Tensor::from_slice(&[5.0f32, 10.0, 1e6]);
+        let free = enc.forward(&dt);
+        enc.max = Some(10.0);
+        let clamped = enc.forward(&dt);
+        let row = |t: &Tensor, i: i64| Vec::<f32>::try_from(t.get(i)).unwrap();
+        assert_eq!(row(&clamped, 2), row(&clamped, 1), "a gap beyond dt_max encodes as dt_max");
+        assert_eq!(row(&clamped, 0), row(&free, 0), "shorter gaps are untouched");
+        assert_ne!(row(&free, 2), row(&free, 1), "without the clamp the long gap differs");
+    }
+}

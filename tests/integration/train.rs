@@ -57,6 +57,10 @@ fn train_writes_a_complete_model_directory() {
         serde_json::from_slice(&std::fs::read(m.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model"]["kind"], "tgn");
     assert_eq!(cfg["model"]["memory_dim"], 8);
+    // dt_max = time of the last training event (row 41,884 of the time-sorted file at
+    // 70/15/15) minus the first timestamp: 1085875766 - 1082040961, computed with
+    // `sorted(float(l.split()[2]) for l in gzip.open(...))` in Python.
+    assert_eq!(cfg["model"]["dt_max"], 3834805.0);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(m.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["watermark_events"], 59_835, "the final memory absorbed every event");
