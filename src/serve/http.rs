@@ -22,8 +22,10 @@
 //! Concurrency: connections are served concurrently, but `Scorer` needs `&mut self`
 //! (libtorch uses every core per call), so it sits in one `std::sync::Mutex` and each
 //! scoring or ingest request runs on tokio's blocking pool (`spawn_blocking`).
-//! Ingestion is therefore serialised; apply and WAL append happen in the same
-//! critical section, so log order = apply order = batch number. `ingest` validates
+//! Ingestion is therefore serialised; apply and WAL write happen in the same
+//! critical section, so log order = apply order = batch number. The fsync comes
+//! after the lock is released (group commit: one flush covers every record written
+//! before it) and before the reply, so readers never wait for the disk. `ingest` validates
 //! the whole batch before changing anything, so a rejected batch is never logged; a
 //! crash between apply and fsync loses only a batch that was not acknowledged.
 //! `/health` and `/metrics` read atomics and never wait for the lock.
@@ -299,34 +301,63 @@ async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let events: Vec<LiveEvent> = parse_array(body)?;
-    let reply = with_live(&app, move |app, live| {
+    let applied = with_live(&app, move |app, live| {
         if let Some(why) = app.failed.get() {
             return Err(api(StatusCode::SERVICE_UNAVAILABLE, "read_only", format!("writes disabled: {why}")));
         }
         let summary = live.scorer.ingest(&events)?;
         let payload = serde_json::to_vec(&events).expect("events serialise");
-        if let Err(e) = live.wal.append(summary.batch, &payload) {
-            let why = format!("batch {} applied but not logged: {}", summary.batch, chain(&e));
-            tracing::error!("{why}; refusing further writes");
-            let _ = app.failed.set(why.clone());
-            app.metrics.observe_scorer(&live.scorer);
-            return Err(api(StatusCode::INTERNAL_SERVER_ERROR, "wal", format!("not acknowledged: {why}")));
-        }
+        let sync = match live.wal.write(summary.batch, &payload) {
+            Ok(s) => s,
+            Err(e) => {
+                let why = format!("batch {} applied but not logged: {}", summary.batch, chain(&e));
+                tracing::error!("{why}; refusing further writes");
+                let _ = app.failed.set(why.clone());
+                app.metrics.observe_scorer(&live.scorer);
+                return Err(api(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "wal",
+                    format!("not acknowledged: {why}"),
+                ));
+            }
+        };
         app.metrics.observe_scorer(&live.scorer);
         app.metrics.wal_bytes.store(live.wal.segment_bytes(), Relaxed);
         if app.opts.snapshot_every > 0
             && live.scorer.batches() - live.snapshot_batches >= app.opts.snapshot_every
         {
-            // The batch is durable in the WAL already: a failed snapshot is only logged.
+            // The snapshot holds this batch too: a failed snapshot is only logged (the
+            // WAL record is synced below either way).
             if let Err(e) = app.snapshot(live) {
                 tracing::warn!("snapshot failed (the WAL still holds every batch): {}", chain(&e));
             }
         }
         let mut v = serde_json::to_value(&summary).expect("summary serialises");
         v["events_total"] = json!(live.scorer.num_events());
-        Ok(axum::Json(v).into_response())
+        Ok((axum::Json(v).into_response(), sync, summary.batch))
     })
     .await;
+    // The fsync runs outside the lock (group commit): readers and the next writer
+    // proceed meanwhile; the batch is acknowledged only once it is on disk.
+    let reply = match applied {
+        Err(e) => Err(e),
+        Ok((response, sync, batch)) => {
+            let synced = tokio::task::spawn_blocking(move || sync.sync()).await;
+            match synced {
+                Ok(Ok(())) => Ok(response),
+                Ok(Err(e)) => {
+                    let why =
+                        format!("batch {batch} applied but its log record was not flushed: {}", chain(&e));
+                    tracing::error!("{why}; refusing further writes");
+                    let _ = app.failed.set(why.clone());
+                    Err(api(StatusCode::INTERNAL_SERVER_ERROR, "wal", format!("not acknowledged: {why}")))
+                }
+                Err(e) => {
+                    Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("flush task died: {e}")))
+                }
+            }
+        }
+    };
     if let (Ok(_), Some(pause)) = (&reply, app.opts.pause_before_ack) {
         tokio::time::sleep(pause).await;
     }

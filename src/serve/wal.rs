@@ -181,6 +181,18 @@ fn is_tail(bytes: &[u8], offset: usize) -> bool {
     }
 }
 
+/// Makes the records written so far durable (see [`Wal::write`]).
+pub struct WalSync {
+    file: File,
+    path: PathBuf,
+}
+
+impl WalSync {
+    pub fn sync(&self) -> Result<(), WalError> {
+        self.file.sync_data().map_err(|e| io(&self.path, e))
+    }
+}
+
 impl Wal {
     /// Open (or create) the log in `dir` for a scorer that already holds batches
     /// `1..=after` (from its snapshot). Returns the records with `seq > after` to
@@ -286,6 +298,15 @@ impl Wal {
 
     /// Append batch `seq` (must be the next one) and flush it to disk before returning.
     pub fn append(&mut self, seq: u64, payload: &[u8]) -> Result<(), WalError> {
+        self.write(seq, payload)?.sync()
+    }
+
+    /// Write batch `seq` (must be the next one) without waiting for the disk; the
+    /// returned handle's `sync` makes it durable. The server calls `sync` after
+    /// releasing its lock, so other requests proceed during the flush and one flush
+    /// covers every record written before it (group commit). A failed write leaves
+    /// no half record; a failed sync must stop further writes (the caller's job).
+    pub fn write(&mut self, seq: u64, payload: &[u8]) -> Result<WalSync, WalError> {
         if seq != self.next_seq {
             return Err(WalError::Sequence { expected: self.next_seq, got: seq });
         }
@@ -293,15 +314,18 @@ impl Wal {
             return Err(WalError::TooLarge(payload.len()));
         }
         let rec = encode(seq, payload);
-        let res = self.file.write_all(&rec).and_then(|_| self.file.sync_data());
-        if let Err(e) = res {
-            // Leave no half record behind for the next append to follow.
-            let _ = self.file.set_len(self.bytes);
-            return Err(io(&self.path, e));
-        }
+        let res = self.file.write_all(&rec).and_then(|_| self.file.try_clone());
+        let file = match res {
+            Ok(f) => f,
+            Err(e) => {
+                // Leave no half record behind for the next append to follow.
+                let _ = self.file.set_len(self.bytes);
+                return Err(io(&self.path, e));
+            }
+        };
         self.bytes += rec.len() as u64;
         self.next_seq += 1;
-        Ok(())
+        Ok(WalSync { file, path: self.path.clone() })
     }
 
     /// After a snapshot holding batches `1..=through`: start segment `through + 1`
