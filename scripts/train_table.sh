@@ -43,7 +43,7 @@ def ms(xs):
 lines = [f"| data | model | test AP (pooled) | test AUC | test AP (batch mean) | train events/s | seeds |",
          "|---|---|---|---|---|---|---|"]
 import glob
-for ds in ["collegemsg", "wikipedia", "enron"]:
+for ds in ["collegemsg", "wikipedia", "enron", "email-eu", "bitcoin-otc"]:
     for name, pat in [("linkcast TGN", f"linkcast-{ds}-tgn-s*.json"), ("linkcast GraphMixer", f"linkcast-{ds}-graphmixer-s*.json"),
                       ("PyG TGN", f"pyg-{ds}-s*.json")]:
         runs = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{pat}"))]
