@@ -16,7 +16,8 @@ rm -f "$RUNS"
 for m in ${MODELS:-runs/train-table/models/* runs/train-table-1ep/models/*}; do
   [ -f "$m/results.json" ] || continue
   name=$(basename "$m")            # DATASET-MODEL-sSEED
-  ds=${name%%-*}
+  rest=${name%-s*}                 # DATASET-MODEL (datasets may contain dashes)
+  ds=${rest%-*}
   seed=${name##*-s}
   g="runs/$ds"
   neg="$g/test-k100-s$seed.neg"
