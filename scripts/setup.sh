@@ -16,6 +16,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 have=$(.venv/bin/python -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null || true)
 if [ "$have" != "$TORCH_VERSION" ]; then
+  # pip needs room for the wheels and the unpacked install (about 8 GB at peak, plus
+  # about 8 GB for the build later); say so plainly instead of failing mid-install.
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $((10 * 1024 * 1024)) ]; then
+    echo "setup: only $((free_kb / 1024 / 1024)) GB free on $(df -P . | awk 'NR==2 {print $6}');" \
+      "installing torch and building need about 10 GB" >&2
+    exit 1
+  fi
   echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.6 GB, a few minutes)" >&2
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
