@@ -17,9 +17,9 @@ pub mod load;
 pub mod queries;
 pub mod scorer;
 pub mod state;
-pub mod wal;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
+pub mod wal;
 
 use crate::eval::scorer::EvalError;
 use crate::store::StoreError;
