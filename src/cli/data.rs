@@ -39,25 +39,9 @@ pub fn open_owned(path: &Path, read: &ReadFlags) -> anyhow::Result<(Box<dyn Temp
 }
 
 pub fn open(path: &Path, read: &ReadFlags) -> anyhow::Result<Data> {
-    if path.is_dir() {
-        let store =
-            MmapStore::open(path).with_context(|| format!("opening graph directory {}", path.display()))?;
-        let ids = read_ids(path).with_context(|| format!("reading the id map of {}", path.display()))?;
-        return Ok(Data { store: Arc::new(store), ids, path: path.to_path_buf(), kind: "graph directory" });
-    }
-    if !path.exists() {
-        anyhow::bail!("{}: no such file or graph directory", path.display());
-    }
-    let ingested = ingest_files(&[path.to_path_buf()], &read.options())
-        .with_context(|| format!("reading {}", path.display()))?;
-    let store =
-        MemStore::from_data(&ingested.data).with_context(|| format!("indexing {}", path.display()))?;
-    Ok(Data {
-        store: Arc::new(store),
-        ids: ingested.data.ids,
-        path: path.to_path_buf(),
-        kind: "edge-list file",
-    })
+    let (store, ids) = open_owned(path, read)?;
+    let kind = if path.is_dir() { "graph directory" } else { "edge-list file" };
+    Ok(Data { store: Arc::from(store), ids, path: path.to_path_buf(), kind })
 }
 
 impl Data {
