@@ -83,29 +83,24 @@ fn ids_of(path: &Path, col: &ArrayRef, name: &str, first_row: usize) -> Result<V
             }
         }};
     }
+    macro_rules! strs {
+        ($o:ty) => {{
+            let a = col.as_string::<$o>();
+            for i in 0..a.len() {
+                if a.is_null(i) {
+                    return Err(bad_null(i));
+                }
+                v.push(a.value(i).to_string());
+            }
+        }};
+    }
     match col.data_type() {
         DataType::Int64 => ints!(Int64Type),
         DataType::Int32 => ints!(Int32Type),
         DataType::UInt64 => ints!(UInt64Type),
         DataType::UInt32 => ints!(UInt32Type),
-        DataType::Utf8 => {
-            let a = col.as_string::<i32>();
-            for i in 0..a.len() {
-                if a.is_null(i) {
-                    return Err(bad_null(i));
-                }
-                v.push(a.value(i).to_string());
-            }
-        }
-        DataType::LargeUtf8 => {
-            let a = col.as_string::<i64>();
-            for i in 0..a.len() {
-                if a.is_null(i) {
-                    return Err(bad_null(i));
-                }
-                v.push(a.value(i).to_string());
-            }
-        }
+        DataType::Utf8 => strs!(i32),
+        DataType::LargeUtf8 => strs!(i64),
         other => {
             return Err(input(
                 path,
