@@ -49,7 +49,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let mut scorer = open_scorer(&a.live)?;
+    let scorer = open_scorer(&a.live)?;
     let started = std::time::Instant::now();
     let opts = TopK { k: a.top_k, exclude_seen: a.exclude_seen, candidates };
     let (ranked, cold) =

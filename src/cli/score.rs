@@ -37,7 +37,7 @@ const STEP: usize = 65_536;
 pub fn run(a: Args) -> anyhow::Result<()> {
     let queries =
         read_queries(&a.queries).with_context(|| format!("reading queries {}", a.queries.display()))?;
-    let mut scorer = open_scorer(&a.live)?;
+    let scorer = open_scorer(&a.live)?;
     let started = Instant::now();
     let bar = crate::cli::bar(queries.len() as u64, "scoring");
     let mut scores = Vec::with_capacity(queries.len());

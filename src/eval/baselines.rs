@@ -208,6 +208,10 @@ trait Memory: Send + Sync {
     fn add(&mut self, s: NodeId, d: NodeId, t: Time);
     /// Called once per batch before scoring, with the earliest query time.
     fn prepare(&mut self, _t_min: Time) {}
+    /// Whether `prepare(t_min)` would change nothing (so scoring can share `&self`).
+    fn prepared(&self, _t_min: Time) -> bool {
+        true
+    }
     fn score_one(&self, s: NodeId, d: NodeId, t: Time) -> f64;
 }
 
@@ -226,6 +230,18 @@ struct Streaming<M> {
 impl<M: Memory> Streaming<M> {
     fn new(name: String, mask: Option<TrainMask>, mem: M) -> Self {
         Streaming { name, mask, mem, upto: 0, watermark: f64::NEG_INFINITY, started: false }
+    }
+
+    fn score_all(&self, src: &[NodeId], dst: &[NodeId], t: &[Time], out: &mut Vec<f64>) {
+        out.clear();
+        let mem = &self.mem;
+        out.par_extend(
+            src.par_iter()
+                .zip(dst.par_iter())
+                .zip(t.par_iter())
+                .with_min_len(MIN_PAR)
+                .map(|((&s, &d), &t)| mem.score_one(s, d, t)),
+        );
     }
 
     fn absorb_to(&mut self, store: &dyn TemporalStore, end: usize) -> Result<(), EvalError> {
@@ -296,16 +312,31 @@ impl<M: Memory> StreamScorer for Streaming<M> {
             )));
         }
         self.mem.prepare(t_min);
-        out.clear();
-        let mem = &self.mem;
-        out.par_extend(
-            src.par_iter()
-                .zip(dst.par_iter())
-                .zip(t.par_iter())
-                .with_min_len(MIN_PAR)
-                .map(|((&s, &d), &t)| mem.score_one(s, d, t)),
-        );
+        self.score_all(src, dst, t, out);
         Ok(())
+    }
+
+    fn score_shared(
+        &self,
+        store: &dyn TemporalStore,
+        src: &[NodeId],
+        dst: &[NodeId],
+        t: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<bool, EvalError> {
+        check_queries(&self.name, src, dst, t)?;
+        let t_min = t.iter().copied().fold(f64::INFINITY, f64::min);
+        if !self.started || self.upto != store.num_events() || !self.mem.prepared(t_min) {
+            return Ok(false);
+        }
+        if !src.is_empty() && t_min <= self.watermark {
+            return Err(self.causality(format!(
+                "a query at time {t_min} is not later than the newest absorbed event (time {})",
+                self.watermark
+            )));
+        }
+        self.score_all(src, dst, t, out);
+        Ok(true)
     }
 
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError> {
@@ -483,6 +514,13 @@ impl Memory for StaticView {
         }
         if self.window.is_some() {
             self.queue.push_back((s, d, t));
+        }
+    }
+
+    fn prepared(&self, t_min: Time) -> bool {
+        match (self.window, self.queue.front()) {
+            (Some(w), Some(&(_, _, t))) => t >= t_min - w,
+            _ => true,
         }
     }
 

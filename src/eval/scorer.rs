@@ -24,7 +24,7 @@ use crate::store::{NodeId, TemporalStore, Time};
 /// slices have one length) and writes exactly one score per query into `out`
 /// (cleared first; higher = more likely). For the rank protocol a positive and its
 /// K negatives arrive as K + 1 consecutive queries with the same source and time.
-pub trait StreamScorer: Send {
+pub trait StreamScorer: Send + Sync {
     /// A short name for reports (e.g. `edgebank`, `tgn`).
     fn name(&self) -> String;
     /// Reset the state and absorb events `0..upto`.
@@ -44,6 +44,22 @@ pub trait StreamScorer: Send {
 
     // Hooks for live serving (`crate::serve`); the defaults suit scorers whose whole
     // state is rebuilt cheaply by `start`.
+
+    /// Score queries that come after every event of `store` (all of them absorbed),
+    /// like `score` for the batch `n..n` with `n = store.num_events()`, but through
+    /// `&self` so that many readers may share one scorer. Returns `false`, with
+    /// `out` untouched, when this scorer must update its state first and so needs
+    /// `score` (the caller then takes exclusive access).
+    fn score_shared(
+        &self,
+        _store: &dyn TemporalStore,
+        _src: &[NodeId],
+        _dst: &[NodeId],
+        _t: &[Time],
+        _out: &mut Vec<f64>,
+    ) -> Result<bool, EvalError> {
+        Ok(false)
+    }
 
     /// Make room for node ids `< num_nodes` (nodes added by live appends, or a cold
     /// node used for an unknown id); such nodes start with fresh state.

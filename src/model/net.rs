@@ -61,8 +61,24 @@ pub struct Net {
     mixer: Option<Mixer>,
     decoder: LinkDecoder,
     pub memory: Option<Memory>,
-    /// Node -> local row, `u32::MAX` when unused (reset after each pass).
-    local: Vec<u32>,
+}
+
+// SAFETY: `Net` is `!Sync` only because `tch::Tensor` is (tch marks it `Send` but
+// not `Sync`, conservatively). Every method taking `&self` runs out-of-place libtorch
+// operators that read the weight and memory tensors and allocate new outputs; all
+// in-place writes (memory persist/store, optimizer steps through `&mut` handles,
+// `grow`, `reset_memory`, loading) need `&mut Net` or `&mut Memory`, so Rust's
+// borrow rules already exclude them while any `&Net` is shared. libtorch supports
+// concurrent reads of one tensor from many threads (atomic reference counts,
+// thread-local grad mode; concurrent inference through one module is a documented
+// PyTorch use, and tch itself marks `CModule` `Sync`). Live serving relies on this
+// to score from many threads at once (`crate::serve`).
+unsafe impl Sync for Net {}
+
+thread_local! {
+    /// Node -> local row for [`Net::localize`], `u32::MAX` when unused (reset after
+    /// each pass); per thread so that `&self` methods may run on many threads.
+    static LOCAL: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Net {
@@ -151,8 +167,7 @@ impl Net {
                 device,
             )
         });
-        let local = vec![u32::MAX; cfg.num_nodes as usize];
-        Ok(Net { cfg, vs, device, time, attn, cell, node_proj, jodie, mixer, decoder, memory, local })
+        Ok(Net { cfg, vs, device, time, attn, cell, node_proj, jodie, mixer, decoder, memory })
     }
 
     pub fn device(&self) -> Device {
@@ -225,25 +240,31 @@ impl Net {
     }
 
     /// Unique nodes of `lists` in first-seen order, and each entry's local row.
-    fn localize(&mut self, lists: &[&[NodeId]]) -> (Vec<usize>, Vec<Vec<i64>>) {
-        let mut uniq = Vec::new();
-        let mut rows = Vec::with_capacity(lists.len());
-        for l in lists {
-            let mut r = Vec::with_capacity(l.len());
-            for &n in *l {
-                let slot = &mut self.local[n as usize];
-                if *slot == u32::MAX {
-                    *slot = uniq.len() as u32;
-                    uniq.push(n as usize);
+    fn localize(&self, lists: &[&[NodeId]]) -> (Vec<usize>, Vec<Vec<i64>>) {
+        LOCAL.with_borrow_mut(|local| {
+            let mut uniq = Vec::new();
+            let mut rows = Vec::with_capacity(lists.len());
+            for l in lists {
+                let mut r = Vec::with_capacity(l.len());
+                for &n in *l {
+                    let n = n as usize;
+                    if n >= local.len() {
+                        local.resize((n + 1).max(self.cfg.num_nodes as usize), u32::MAX);
+                    }
+                    let slot = &mut local[n];
+                    if *slot == u32::MAX {
+                        *slot = uniq.len() as u32;
+                        uniq.push(n);
+                    }
+                    r.push(*slot as i64);
                 }
-                r.push(*slot as i64);
+                rows.push(r);
             }
-            rows.push(r);
-        }
-        for &n in &uniq {
-            self.local[n] = u32::MAX;
-        }
-        (uniq, rows)
+            for &n in &uniq {
+                local[n] = u32::MAX;
+            }
+            (uniq, rows)
+        })
     }
 
     /// Memory of `nodes` with their pending messages folded in (`[n, m]`, with
@@ -278,7 +299,7 @@ impl Net {
     }
 
     /// Embeddings of the roots, `[R, emb]`.
-    pub fn embed(&mut self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<Tensor, ModelError> {
+    pub fn embed(&self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<Tensor, ModelError> {
         if self.cfg.kind == ModelKind::Graphmixer {
             return self.embed_mixer(store, roots);
         }
@@ -394,7 +415,7 @@ impl Net {
         Ok(cur.swap_remove(0).0)
     }
 
-    fn embed_mixer(&mut self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<Tensor, ModelError> {
+    fn embed_mixer(&self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<Tensor, ModelError> {
         let m = self.mixer.as_ref().expect("graphmixer has a mixer");
         let s = roots
             .layers
@@ -520,7 +541,7 @@ impl Net {
 
     /// DyRep messages: row `2i` is dst's embedding (for src), `2i+1` src's (for dst).
     fn message_embeddings(
-        &mut self,
+        &self,
         store: &dyn TemporalStore,
         src: &[NodeId],
         dst: &[NodeId],
@@ -562,7 +583,6 @@ impl Net {
         if let Some(m) = self.memory.as_mut() {
             m.grow(nodes as usize);
         }
-        self.local.resize(nodes as usize, u32::MAX);
     }
 
     /// Start the memory over (no events absorbed).

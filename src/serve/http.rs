@@ -19,10 +19,13 @@
 //! or route, 409 a time older than the watermark or events out of order, 503 after a
 //! WAL write failed (reads still work), 500 internal.
 //!
-//! Concurrency: connections are served concurrently, but `Scorer` needs `&mut self`
-//! (libtorch uses every core per call), so it sits in one `std::sync::Mutex` and each
-//! scoring or ingest request runs on tokio's blocking pool (`spawn_blocking`).
-//! Ingestion is therefore serialised; apply and WAL write happen in the same
+//! Concurrency: connections are served concurrently, and so are reads: the scorer
+//! and the log sit behind one `std::sync::RwLock`; `/score` and `/recommend` take
+//! the read side (`Scorer::score` and `top_k` are `&self`: the model reads its
+//! weights and memory, see `Net`'s `Sync` note), `/events` the write side, each on
+//! tokio's blocking pool (`spawn_blocking`: libtorch calls block). Ingestion is
+//! therefore serialised and waits for the reads in progress, and reads see a batch
+//! either wholly or not at all; apply and WAL write happen in the same write
 //! critical section, so log order = apply order = batch number. The fsync comes
 //! after the lock is released (group commit: one flush covers every record written
 //! before it) and before the reply, so readers never wait for the disk. `ingest` validates
@@ -40,7 +43,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -159,7 +162,7 @@ struct Live {
 
 /// Shared by every handler.
 pub struct App {
-    live: Mutex<Live>,
+    live: RwLock<Live>,
     opts: Options,
     name: String,
     /// Set when a WAL write failed: the scorer holds a batch the log does not, so
@@ -174,13 +177,13 @@ impl App {
         let metrics = Metrics::default();
         metrics.observe_scorer(&scorer);
         let snapshot_batches = scorer.batches();
-        let live = Mutex::new(Live { scorer, wal, snapshot_batches });
+        let live = RwLock::new(Live { scorer, wal, snapshot_batches });
         Arc::new(App { live, opts, name, failed: Default::default(), metrics })
     }
 
     /// Snapshot now if batches arrived since the last one (graceful shutdown).
     pub fn final_snapshot(&self) -> Result<bool, HttpError> {
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         if self.failed.get().is_some() || live.scorer.batches() == live.snapshot_batches {
             return Ok(false);
         }
@@ -274,26 +277,40 @@ fn parse_array<T: serde::de::DeserializeOwned>(
     Ok(items)
 }
 
-/// Run `f` on the live state on the blocking pool.
+fn poisoned() -> ApiError {
+    api(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "state poisoned by an earlier panic; restart the server",
+    )
+}
+
+/// Run `f` on the blocking pool and turn a panic into a 500.
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let app = app.clone();
+    let joined = tokio::task::spawn_blocking(move || f(&app)).await;
+    joined.unwrap_or_else(|e| {
+        Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("handler died: {e}")))
+    })
+}
+
+/// Run `f` with the live state to itself (ingestion).
 async fn with_live<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&App, &mut Live) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let app = app.clone();
-    let joined = tokio::task::spawn_blocking(move || {
-        let mut live = app.live.lock().map_err(|_| {
-            api(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "state poisoned by an earlier panic; restart the server",
-            )
-        })?;
-        f(&app, &mut live)
-    })
-    .await;
-    joined.unwrap_or_else(|e| {
-        Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("handler died: {e}")))
-    })
+    blocking(app, move |app| f(app, &mut *app.live.write().map_err(|_| poisoned())?)).await
+}
+
+/// Run `f` beside other readers (scoring).
+async fn read_live<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&Live) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(app, move |app| f(&*app.live.read().map_err(|_| poisoned())?)).await
 }
 
 async fn post_events(
@@ -369,7 +386,7 @@ async fn post_score(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let queries: Vec<Query> = parse_array(body)?;
-    with_live(&app, move |_, live| {
+    read_live(&app, move |live| {
         let scores = live.scorer.score(&queries)?;
         Ok(axum::Json(json!({ "scores": scores })).into_response())
     })
@@ -406,7 +423,7 @@ async fn get_recommend(
     }
     let candidates = p.candidates.map(|c| c.split(',').map(str::to_string).collect::<Vec<_>>());
     let opts = TopK { k: p.k, exclude_seen: p.exclude_seen, candidates };
-    with_live(&app, move |_, live| {
+    read_live(&app, move |live| {
         let (results, cold_src) = live.scorer.top_k(&p.src, p.at, &opts)?;
         Ok(axum::Json(json!({"src": p.src, "at": p.at, "cold_src": cold_src, "results": results}))
             .into_response())

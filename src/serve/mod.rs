@@ -19,6 +19,8 @@ pub mod scorer;
 pub mod state;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
+#[cfg(all(test, feature = "torch"))]
+mod tests_readers;
 pub mod wal;
 
 use crate::eval::scorer::EvalError;

@@ -14,6 +14,7 @@
 //! for an unknown node as for a node with no events (fresh memory, no neighbours).
 
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -90,8 +91,14 @@ pub struct IngestSummary {
 /// enough that a top-k over millions of nodes stays in bounded memory.
 const CHUNK: usize = 32_768;
 
+/// Shared by many readers: `score` and `top_k` take `&self` (the HTTP server keeps
+/// the scorer behind a read-write lock, so reads run in parallel and an `ingest`
+/// waits for them). The target sits in its own lock only for the rare scorer that
+/// must update state before answering (a windowed common-neighbour view evicting
+/// old events): models and the other baselines answer through
+/// [`StreamScorer::score_shared`] under the read side.
 pub struct Scorer {
-    target: Box<dyn StreamScorer>,
+    target: RwLock<Box<dyn StreamScorer>>,
     store: Box<dyn TemporalStore>,
     ids: IdMap,
     unknown: Unknown,
@@ -123,7 +130,7 @@ impl Scorer {
         let base_events = store.num_events();
         let base_nodes = store.num_nodes();
         let mut s = Scorer {
-            target,
+            target: RwLock::new(target),
             store,
             ids,
             unknown,
@@ -150,12 +157,14 @@ impl Scorer {
                 s.append(&b.events)?;
             }
             s.live = batches;
-            s.target.ensure_nodes(s.store.num_nodes() + 1)?;
-            if meta.scorer_state && meta.scorer == s.target.name() {
-                restored = s.target.load_state(&dir.join(state::SCORER))?;
+            let nodes = s.store.num_nodes() + 1;
+            s.target_mut().ensure_nodes(nodes)?;
+            if meta.scorer_state && meta.scorer == s.name() {
+                restored = s.target_mut().load_state(&dir.join(state::SCORER))?;
             }
         }
-        s.target.ensure_nodes(s.store.num_nodes() + 1)?;
+        let nodes = s.store.num_nodes() + 1;
+        s.target_mut().ensure_nodes(nodes)?;
         let n = s.store.num_events();
         match restored {
             Some(absorbed) if absorbed == n => {}
@@ -172,14 +181,26 @@ impl Scorer {
                          boundaries are not reproduced for memory models)"
                     );
                 }
-                s.target.start(s.store.as_ref(), n)?;
+                s.target.get_mut().unwrap_or_else(|p| p.into_inner()).start(s.store.as_ref(), n)?;
             }
         }
         Ok(s)
     }
 
     pub fn name(&self) -> String {
-        self.target.name()
+        self.target().name()
+    }
+
+    // A panic inside the target cannot leave it half-updated in a way a later call
+    // could observe differently from an error, so a poisoned lock is simply reused.
+    fn target(&self) -> RwLockReadGuard<'_, Box<dyn StreamScorer>> {
+        self.target.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn target_mut(&mut self) -> &mut Box<dyn StreamScorer> {
+        self.target.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+    fn target_exclusive(&self) -> RwLockWriteGuard<'_, Box<dyn StreamScorer>> {
+        self.target.write().unwrap_or_else(|p| p.into_inner())
     }
     pub fn num_events(&self) -> usize {
         self.store.num_events()
@@ -218,8 +239,10 @@ impl Scorer {
         let start = self.store.num_events();
         let nodes_before = self.store.num_nodes();
         self.append(events)?;
-        self.target.ensure_nodes(self.store.num_nodes() + 1)?;
-        self.target.absorb(self.store.as_ref(), start..self.store.num_events())?;
+        let (nodes, end) = (self.store.num_nodes() + 1, self.store.num_events());
+        let target = self.target.get_mut().unwrap_or_else(|p| p.into_inner());
+        target.ensure_nodes(nodes)?;
+        target.absorb(self.store.as_ref(), start..end)?;
         let seq = self.live.len() as u64 + 1;
         self.live.push(LiveBatch { seq, events: events.to_vec() });
         Ok(IngestSummary {
@@ -315,21 +338,30 @@ impl Scorer {
         Ok(())
     }
 
-    /// Score dense pairs in chunks through the target.
-    fn score_dense(&mut self, src: &[NodeId], dst: &[NodeId], t: &[Time]) -> Result<Vec<f64>, ServeError> {
+    /// Score dense pairs in chunks through the target: shared (`&self`) when the
+    /// target can, else with the target to itself.
+    fn score_dense(&self, src: &[NodeId], dst: &[NodeId], t: &[Time]) -> Result<Vec<f64>, ServeError> {
         let n = self.store.num_events();
+        let store = self.store.as_ref();
         let mut all = Vec::with_capacity(src.len());
         let mut out = Vec::new();
+        let mut exclusive = None;
         for lo in (0..src.len()).step_by(CHUNK) {
             let hi = (lo + CHUNK).min(src.len());
-            self.target.score(self.store.as_ref(), n..n, &src[lo..hi], &dst[lo..hi], &t[lo..hi], &mut out)?;
+            let (s, d, tt) = (&src[lo..hi], &dst[lo..hi], &t[lo..hi]);
+            if exclusive.is_none() && self.target().score_shared(store, s, d, tt, &mut out)? {
+                all.extend_from_slice(&out);
+                continue;
+            }
+            let target = exclusive.get_or_insert_with(|| self.target_exclusive());
+            target.score(store, n..n, s, d, tt, &mut out)?;
             all.extend_from_slice(&out);
         }
         Ok(all)
     }
 
     /// Probability (or baseline score) of each query, in input order.
-    pub fn score(&mut self, queries: &[Query]) -> Result<Vec<Scored>, ServeError> {
+    pub fn score(&self, queries: &[Query]) -> Result<Vec<Scored>, ServeError> {
         let mut src = Vec::with_capacity(queries.len());
         let mut dst = Vec::with_capacity(queries.len());
         let mut t = Vec::with_capacity(queries.len());
@@ -353,7 +385,7 @@ impl Scorer {
 
     /// The `k` likeliest destinations of `src` at time `t`, best first (ties: lower
     /// dense id first), and whether `src` was unknown (scored cold).
-    pub fn top_k(&mut self, src: &str, t: f64, opts: &TopK) -> Result<(Vec<Ranked>, bool), ServeError> {
+    pub fn top_k(&self, src: &str, t: f64, opts: &TopK) -> Result<(Vec<Ranked>, bool), ServeError> {
         self.check_time(0, t)?;
         let (s, cold) = self.resolve(0, "src", Side::Src, src)?;
         let mut cand: Vec<NodeId> = match &opts.candidates {
@@ -399,7 +431,7 @@ impl Scorer {
     pub fn save_state(&self, dir: &Path) -> Result<(), ServeError> {
         let meta = LiveMeta {
             format: state::FORMAT.into(),
-            scorer: self.target.name(),
+            scorer: self.name(),
             base_events: self.base_events,
             base_nodes: self.base_nodes,
             batches: self.batches(),
@@ -407,7 +439,7 @@ impl Scorer {
             watermark_time: self.watermark_time(),
             scorer_state: false,
         };
-        state::save(dir, &meta, &self.live, |p| Ok(self.target.save_state(p)?))
+        state::save(dir, &meta, &self.live, |p| Ok(self.target().save_state(p)?))
     }
 
     /// External ids of the live batches (what was appended since the base graph).

@@ -131,6 +131,12 @@ fn serving_equals_evaluation_other_models_and_baselines() {
         let cfg = BaselineConfig { kind: BaselineKind::Popularity, window: None, half_life: Some(3600.0) };
         make_baseline(&cfg).unwrap()
     });
+    // Evicts old events before scoring: served through the exclusive path.
+    serving_equals_evaluation(&|| {
+        let cfg =
+            BaselineConfig { kind: BaselineKind::CommonNeighbours, window: Some(20_000.0), half_life: None };
+        make_baseline(&cfg).unwrap()
+    });
 }
 
 #[test]
@@ -212,7 +218,7 @@ fn cold_nodes_and_top_k() {
     let wm = base.newest_time().unwrap();
     let n = base.num_nodes();
     let ids = identity_ids(n);
-    let mut s = Scorer::open(model(ModelKind::Tgn), Box::new(base), ids, Unknown::Cold, None).unwrap();
+    let s = Scorer::open(model(ModelKind::Tgn), Box::new(base), ids, Unknown::Cold, None).unwrap();
     let q = |src: &str, dst: &str| Query { src: src.into(), dst: dst.into(), t: wm + 10.0 };
     let r = s.score(&[q("stranger", "1"), q("1", "stranger"), q("1", "2")]).unwrap();
     assert!(r[0].cold_src && !r[0].cold_dst && r[1].cold_dst && !r[2].cold_src && !r[2].cold_dst);

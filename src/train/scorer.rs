@@ -55,22 +55,11 @@ impl ModelScorer {
     pub fn check_store(&self, store: &dyn TemporalStore) -> Result<(), TrainError> {
         self.net.check_store(store).map_err(TrainError::from)
     }
-}
 
-impl StreamScorer for ModelScorer {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn start(&mut self, store: &dyn TemporalStore, upto: usize) -> Result<(), EvalError> {
-        self.net.check_store(store).map_err(|e| ev("model does not fit the graph", e))?;
-        self.net.reset_memory();
-        stream::replay(&mut self.net, store, upto, self.batch_size, &mut |_| {})
-            .map_err(|e| ev("replaying the events before the evaluated split", e))
-    }
-
-    fn score(
-        &mut self,
+    /// `score` without touching any state: the model only reads its weights and
+    /// memory, so this runs through `&self` (and from many threads at once).
+    fn score_batch(
+        &self,
         store: &dyn TemporalStore,
         batch: Range<usize>,
         src: &[NodeId],
@@ -84,7 +73,7 @@ impl StreamScorer for ModelScorer {
         let n = src.len();
         if self.net.cfg.has_memory() && self.net.absorbed() != batch.start {
             return Err(EvalError::Causality {
-                scorer: self.name(),
+                scorer: self.name.clone(),
                 why: format!(
                     "scoring a batch starting at event {} with a memory that absorbed {} events",
                     batch.start,
@@ -123,6 +112,43 @@ impl StreamScorer for ModelScorer {
         })?;
         out.extend(probs.into_iter().map(f64::from));
         Ok(())
+    }
+}
+
+impl StreamScorer for ModelScorer {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn start(&mut self, store: &dyn TemporalStore, upto: usize) -> Result<(), EvalError> {
+        self.net.check_store(store).map_err(|e| ev("model does not fit the graph", e))?;
+        self.net.reset_memory();
+        stream::replay(&mut self.net, store, upto, self.batch_size, &mut |_| {})
+            .map_err(|e| ev("replaying the events before the evaluated split", e))
+    }
+
+    fn score(
+        &mut self,
+        store: &dyn TemporalStore,
+        batch: Range<usize>,
+        src: &[NodeId],
+        dst: &[NodeId],
+        t: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<(), EvalError> {
+        self.score_batch(store, batch, src, dst, t, out)
+    }
+
+    fn score_shared(
+        &self,
+        store: &dyn TemporalStore,
+        src: &[NodeId],
+        dst: &[NodeId],
+        t: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<bool, EvalError> {
+        let n = store.num_events();
+        self.score_batch(store, n..n, src, dst, t, out).map(|()| true)
     }
 
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError> {
