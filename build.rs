@@ -27,4 +27,28 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+    build_c10d_shim(&lib);
+}
+
+/// Compile `src/dist/c10d_shim.cpp`, the C interface to c10d's TCPStore and Gloo
+/// process group (`linkcast train --distributed`), against the torch wheel's headers.
+/// The wheel lacks Gloo's own headers; `src/dist/gloo_stub` stands in for them
+/// (declarations only; see its README). Gloo itself is compiled into libtorch_cpu.
+fn build_c10d_shim(lib: &str) {
+    let shim = "src/dist/c10d_shim.cpp";
+    println!("cargo:rerun-if-changed={shim}");
+    println!("cargo:rerun-if-changed=src/dist/gloo_stub");
+    let include = Path::new(lib).parent().map(|p| p.join("include")).unwrap_or_default();
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file(shim)
+        .include("src/dist/gloo_stub")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .define("USE_C10D_GLOO", None)
+        // The PyPI wheels (and libtorch's cxx11 builds) use the new string ABI.
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .warnings(false)
+        .compile("linkcast_c10d");
 }

@@ -7,6 +7,8 @@
 //! (behind the default `torch` feature) builds without libtorch.
 
 pub mod bench;
+#[cfg(feature = "torch")]
+pub mod dist;
 pub mod eval;
 pub mod ingest;
 #[cfg(feature = "torch")]

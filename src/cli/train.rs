@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use linkcast::dist::{DistEnv, LAUNCHER_STORE_VAR, Replica, StepRecord, StoreServer};
 use linkcast::eval::protocol::{inductive_mask, masked_view};
 use linkcast::model::config::{Aggregator, ModelKind};
 use linkcast::model::{ModelConfig, Net, parse_device};
@@ -24,7 +25,10 @@ use crate::cli::ingest::ReadFlags;
   linkcast train datasets/collegemsg/CollegeMsg.txt.gz -o runs/tgn-collegemsg
   linkcast train runs/collegemsg --model graphmixer --epochs 5 -o runs/gm-collegemsg
   linkcast train runs/wikipedia --model tgn --device cuda --threads 8 -o runs/tgn-wiki
-  linkcast train runs/collegemsg -o runs/tgn-collegemsg --epochs 20 --resume")]
+  linkcast train runs/collegemsg -o runs/tgn-collegemsg --epochs 20 --resume
+  linkcast train runs/collegemsg -o runs/tgn-dp --distributed --nproc 2
+  torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend static --node-rank 0 \\
+      --master-addr node0 --master-port 29500 --no-python linkcast train runs/wiki -o runs/tgn-dp --distributed")]
 pub struct Args {
     /// Graph directory (from `linkcast ingest`) or an edge-list file `ingest` accepts.
     pub data: PathBuf,
@@ -109,6 +113,20 @@ pub struct Args {
     /// Only the first N training batches of each epoch (quick checks).
     #[arg(long, hide = true)]
     pub max_batches: Option<usize>,
+    /// Data-parallel training over PyTorch's c10d (Gloo): this process is one rank, found
+    /// from torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (e.g. `torchrun
+    /// --no-python linkcast train ... --distributed`), or from --nproc. Rank 0 writes MODEL_DIR.
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: start N ranks on this machine (loopback) and wait for them
+    /// (ignored when RANK is already set).
+    #[arg(long, value_name = "N", requires = "distributed")]
+    pub nproc: Option<usize>,
+    /// Write per-step records to DIR/rank{R}.json (events scored and absorbed, loss, step
+    /// time, bytes exchanged) and the weights and memory after the last epoch to
+    /// DIR/rank{R}.safetensors [default with --distributed: MODEL_DIR.ranks].
+    #[arg(long, value_name = "DIR")]
+    pub step_log: Option<PathBuf>,
     #[command(flatten)]
     pub read: ReadFlags,
 }
@@ -124,15 +142,45 @@ pub fn set_threads(threads: Option<usize>) -> usize {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(n) = a.nproc
+        && std::env::var_os("RANK").is_none()
+    {
+        return launch(&a, n);
+    }
     linkcast::util::mem::keep_freed_memory();
-    let threads = set_threads(a.threads);
+    let dist_env = if a.distributed {
+        Some(DistEnv::from_env().context(
+            "--distributed runs as one rank of a group: start it with torchrun --no-python \
+             (or set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), or pass --nproc N for N ranks here",
+        )?)
+    } else {
+        None
+    };
+    let rank = dist_env.as_ref().map_or(0, |e| e.rank);
+    // Ranks sharing a machine share its cores (torchrun sets LOCAL_WORLD_SIZE).
+    let local_world = std::env::var("LOCAL_WORLD_SIZE").ok().and_then(|v| v.parse::<usize>().ok());
+    let threads = set_threads(a.threads.or_else(|| {
+        let local = local_world.filter(|_| a.distributed)?;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Some((cores / local.max(1)).max(1))
+    }));
     let device = parse_device(&a.device)?;
-    if a.output.exists() && !a.resume && !a.force {
+    if rank == 0 && a.output.exists() && !a.resume && !a.force {
         anyhow::bail!(
             "{} already exists (pass --force to replace it, or --resume to continue it)",
             a.output.display()
         );
     }
+    let replica = match dist_env {
+        Some(env) => {
+            tracing::info!(rank = env.rank, world = env.world, master = %format!("{}:{}", env.master_addr, env.master_port), "joining the process group");
+            let group = env.join(join_timeout()).with_context(|| {
+                format!("rank {} joining {}:{}", env.rank, env.master_addr, env.master_port)
+            })?;
+            Some(Replica { group, env })
+        }
+        None => None,
+    };
     let data = crate::cli::data::open(&a.data, &a.read)?;
     let mut store: Arc<dyn TemporalStore> = data.store.clone();
     let segments = store.event_segments();
@@ -215,11 +263,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                   "test": [split.test.start, split.test.end]},
     });
     let dst = DstRange::for_graph(&data.ids, store.num_nodes());
-    if a.force && a.output.exists() {
+    if rank == 0 && a.force && a.output.exists() {
         std::fs::remove_dir_all(&a.output).with_context(|| format!("removing {}", a.output.display()))?;
     }
     let mut trainer = Trainer::new(net, store.clone(), cfg, split, dst, &a.output, data.ids_tsv(), facts)?;
     trainer.max_batches = a.max_batches;
+    let world = replica.as_ref().map_or(1, |r| r.world());
+    trainer.replica = replica;
+    let step_log = a.step_log.clone().or_else(|| a.distributed.then(|| default_step_log(&a.output)));
+    if step_log.is_some() {
+        trainer.steps = Some(Vec::new());
+    }
     if a.resume {
         trainer.resume().with_context(|| format!("resuming {}", a.output.display()))?;
         tracing::info!("resuming after epoch {}", trainer.state().epochs_done);
@@ -272,7 +326,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
-            if !crate::cli::quiet() {
+            if !crate::cli::quiet() && rank == 0 {
                 eprintln!(
                     "epoch {:>3}: loss {:.4}  val AP {:.4} AUC {:.4}  {:.0} events/s  ({:.1} s + {:.1} s val)",
                     r.epoch + 1,
@@ -288,6 +342,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     })?;
     if let Some(b) = bar.take() {
         b.finish_and_clear();
+    }
+    if let Some(dir) = &step_log {
+        write_step_log(&trainer, dir, rank, world, threads)?;
+    }
+    if !trainer.is_writer() {
+        return Ok(());
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
@@ -305,6 +365,140 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             outcome.test.auc_batch_mean,
             a.output.display()
         );
+    }
+    Ok(())
+}
+
+/// How long joining the group may wait for the other ranks:
+/// `LINKCAST_DIST_TIMEOUT` seconds, 600 by default.
+fn join_timeout() -> std::time::Duration {
+    let s = std::env::var("LINKCAST_DIST_TIMEOUT").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(600);
+    std::time::Duration::from_secs(s.max(1))
+}
+
+fn default_step_log(output: &std::path::Path) -> PathBuf {
+    let mut s = output.as_os_str().to_os_string();
+    s.push(".ranks");
+    PathBuf::from(s)
+}
+
+/// Means over a rank's steps (the first step of each epoch included).
+fn step_summary(steps: &[StepRecord]) -> serde_json::Value {
+    let n = steps.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&StepRecord) -> f64| steps.iter().map(f).sum::<f64>() / n;
+    let mut times: Vec<f64> = steps.iter().map(|s| s.step_s).collect();
+    times.sort_by(f64::total_cmp);
+    serde_json::json!({
+        "steps": steps.len(),
+        "events_scored": steps.iter().map(|s| s.scored[1] - s.scored[0]).sum::<usize>(),
+        "events_absorbed": steps.iter().map(|s| s.absorbed).sum::<usize>(),
+        "mean_step_s": mean(&|s| s.step_s),
+        "median_step_s": times.get(times.len() / 2).copied().unwrap_or(0.0),
+        "mean_allreduce_s": mean(&|s| s.allreduce_s),
+        "mean_payload_bytes": mean(&|s| s.payload_bytes as f64),
+        "mean_sent_bytes": mean(&|s| s.sent_bytes as f64),
+        "mean_received_bytes": mean(&|s| s.received_bytes as f64),
+    })
+}
+
+/// `DIR/rank{R}.json` (per-step records and their summary) and
+/// `DIR/rank{R}.safetensors` (weights and memory after the last epoch).
+fn write_step_log(
+    trainer: &Trainer,
+    dir: &std::path::Path,
+    rank: usize,
+    world: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let steps = trainer.steps.as_deref().unwrap_or_default();
+    let summary = step_summary(steps);
+    let log = serde_json::json!({
+        "rank": rank,
+        "world": world,
+        "backend": if world > 1 || trainer.replica.is_some() { "c10d-gloo" } else { "none" },
+        "threads": threads,
+        "device": trainer.cfg.device,
+        "summary": summary,
+        "steps": steps,
+    });
+    let path = dir.join(format!("rank{rank}.json"));
+    linkcast::util::atomic::write_file(&path, serde_json::to_string_pretty(&log)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    let wpath = dir.join(format!("rank{rank}.safetensors"));
+    trainer.write_trained(&wpath).with_context(|| format!("writing {}", wpath.display()))?;
+    if !crate::cli::quiet() {
+        eprintln!(
+            "rank {rank}/{world}: {} steps, {:.1} ms/step (all-reduce {:.1} ms), {:.0} bytes sent/step; log in {}",
+            summary["steps"],
+            summary["mean_step_s"].as_f64().unwrap_or(0.0) * 1e3,
+            summary["mean_allreduce_s"].as_f64().unwrap_or(0.0) * 1e3,
+            summary["mean_sent_bytes"].as_f64().unwrap_or(0.0),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--distributed --nproc N`: start N ranks of this same command on this machine
+/// (torchrun's variables, loopback rendezvous on a free port), wait for all, and
+/// stop the others as soon as one fails. Rank 0's stdout is this process's.
+fn launch(a: &Args, n: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        anyhow::bail!("--nproc must be at least 1");
+    }
+    if a.output.exists() && !a.resume && !a.force {
+        anyhow::bail!(
+            "{} already exists (pass --force to replace it, or --resume to continue it)",
+            a.output.display()
+        );
+    }
+    let exe = std::env::current_exe().context("finding the linkcast executable")?;
+    // This process serves the rendezvous store, as torchrun's agent does: the kernel
+    // picks its port while binding it, so concurrent launches cannot collide.
+    let store = StoreServer::serve("127.0.0.1", join_timeout()).context("serving the rendezvous store")?;
+    let port = store.port;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let mut children = Vec::with_capacity(n);
+    for r in 0..n {
+        let mut c = std::process::Command::new(&exe);
+        c.args(&args)
+            .env("RANK", r.to_string())
+            .env("LOCAL_RANK", r.to_string())
+            .env("WORLD_SIZE", n.to_string())
+            .env("LOCAL_WORLD_SIZE", n.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .env(LAUNCHER_STORE_VAR, "1");
+        if r > 0 {
+            c.stdout(std::process::Stdio::null());
+        }
+        let child = c.spawn().with_context(|| format!("starting rank {r}"))?;
+        children.push(Some(child));
+    }
+    let mut failed: Option<(usize, std::process::ExitStatus)> = None;
+    while children.iter().any(Option::is_some) {
+        for (r, slot) in children.iter_mut().enumerate() {
+            let Some(c) = slot else { continue };
+            if let Some(st) = c.try_wait().context("waiting for a rank")? {
+                *slot = None;
+                if !st.success() && failed.is_none() {
+                    failed = Some((r, st));
+                }
+            }
+        }
+        if failed.is_some() {
+            for c in children.iter_mut().flatten() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(store);
+    if let Some((r, st)) = failed {
+        anyhow::bail!("rank {r} of {n} failed ({st}); the other ranks were stopped");
     }
     Ok(())
 }

@@ -34,8 +34,25 @@ impl Adam {
     /// accumulated in `.grad`, so no stale zero gradient can move a parameter through
     /// its momentum, and a resumed run takes exactly the steps of an uninterrupted one.
     pub fn backward_step(&mut self, loss: &Tensor) {
+        let grads = self.gradients(loss);
+        self.step_with(&grads);
+    }
+
+    /// The gradient of `loss` for each parameter, in order; undefined where the loss
+    /// does not reach the parameter.
+    pub fn gradients(&self, loss: &Tensor) -> Vec<Tensor> {
         let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-        let grads = Tensor::run_backward(&[loss], &params, false, false);
+        Tensor::run_backward(&[loss], &params, false, false)
+    }
+
+    /// The parameters, in the order of [`Adam::gradients`].
+    pub fn params(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, p)| p.shallow_clone()).collect()
+    }
+
+    /// One step with given gradients (data-parallel training sums them over
+    /// replicas first); an undefined gradient leaves its parameter and moments alone.
+    pub fn step_with(&mut self, grads: &[Tensor]) {
         self.step += 1;
         let bc1 = 1.0 - self.beta1.powi(self.step as i32);
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);

@@ -43,6 +43,8 @@ pub enum TrainError {
     },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("distributed training")]
+    Dist(#[from] crate::dist::DistError),
 }
 
 impl TrainError {

@@ -7,9 +7,10 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+use crate::dist::{Exchange, Replica, StepRecord, rank_slice, slice_roots};
 use crate::eval::protocol::event_times;
 use crate::model::{ModelConfig, Net, Roots};
-use crate::sample::batch::{BatchConfig, BatchPipeline, batch_ranges};
+use crate::sample::batch::{Batch, BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
 use crate::store::TemporalStore;
 use crate::store::split::Split;
@@ -92,6 +93,25 @@ pub struct Trainer {
     /// Tests: fail after this many training batches in total (an interrupted run).
     pub fail_after_batches: Option<usize>,
     batches_done: usize,
+    /// Data-parallel training (`--distributed`): this process is one replica of
+    /// the group; it scores its slice of every batch, gradients are summed over
+    /// the group, and every replica absorbs the whole batch (see [`crate::dist`]).
+    pub replica: Option<Replica>,
+    /// Per-step records, collected when `Some` (`--step-log`).
+    pub steps: Option<Vec<StepRecord>>,
+    /// The weights and node memory at the end of the training epochs (before the
+    /// best weights are restored), kept when `steps` is collected.
+    trained: Vec<(String, Tensor)>,
+}
+
+/// What [`Trainer::train_pass`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassStats {
+    pub batches: usize,
+    pub events: usize,
+    pub seconds: f64,
+    /// Sum of the batches' mean losses.
+    pub loss_sum: f64,
 }
 
 const EVAL_TAG: u64 = 0x6576_616c_5f6e_6567; // "eval_neg"
@@ -140,6 +160,9 @@ impl Trainer {
             max_batches: None,
             fail_after_batches: None,
             batches_done: 0,
+            replica: None,
+            steps: None,
+            trained: Vec::new(),
         })
     }
 
@@ -213,6 +236,15 @@ impl Trainer {
 
     /// Train epochs until `epochs` or early stopping, then evaluate the best weights.
     pub fn run(&mut self, on: &mut dyn FnMut(Progress<'_>)) -> Result<TrainOutcome, TrainError> {
+        if let Some(rep) = &self.replica {
+            // Every replica starts from rank 0's weights (identical anyway for one
+            // seed, or one checkpoint on --resume; this makes it a guarantee).
+            for (_, v) in sorted_variables(&self.net) {
+                let mut t = v.detach().contiguous();
+                rep.group.broadcast(&mut t, 0)?;
+                tch::no_grad(|| v.shallow_clone().copy_(&t));
+            }
+        }
         while !self.state.finished && self.state.epochs_done < self.cfg.epochs {
             let epoch = self.state.epochs_done;
             let rec = self.epoch(epoch, on)?;
@@ -234,6 +266,12 @@ impl Trainer {
             self.checkpoint(better, None)?;
         }
         self.state.finished = true;
+        if self.steps.is_some() {
+            self.trained = snapshot(&self.net);
+            if let Some(m) = &self.net.memory {
+                self.trained.push(("memory.mem".into(), m.mem.detach().copy()));
+            }
+        }
         // Final evaluation: best weights, memory rebuilt from the data before each split.
         restore(&self.net, &self.best);
         self.net.reset_memory();
@@ -263,13 +301,46 @@ impl Trainer {
     }
 
     fn epoch(&mut self, epoch: usize, on: &mut dyn FnMut(Progress<'_>)) -> Result<EpochRecord, TrainError> {
-        self.net.reset_memory();
         let train = self.split.train.clone();
         let times = event_times(&*self.store);
         let mut ranges = batch_ranges(&times, train.clone(), self.cfg.batch_size);
+        drop(times);
         if let Some(m) = self.max_batches {
             ranges.truncate(m);
         }
+        let pass = self.train_pass(epoch, ranges, on)?;
+        // Validation continues the stream: memory has absorbed the training events.
+        let val_events = self.split.val.clone();
+        if self.net.cfg.has_memory() && self.net.absorbed() != val_events.start {
+            replay(&mut self.net, &*self.store, val_events.start, self.cfg.batch_size, &mut |_| {})?;
+        }
+        on(Progress::Phase { name: "validation", events: val_events.len() });
+        let sc = self.eval_stream();
+        let val = score_split(&mut self.net, self.store.clone(), val_events, &sc, &mut |n| {
+            on(Progress::Events(n))
+        })?
+        .metrics()?;
+        Ok(EpochRecord {
+            epoch,
+            loss: pass.loss_sum / pass.batches.max(1) as f64,
+            train_events: pass.events,
+            train_seconds: pass.seconds,
+            events_per_s: pass.events as f64 / pass.seconds.max(1e-9),
+            val,
+            peak_rss_mb: crate::util::mem::peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
+        })
+    }
+
+    /// The training part of an epoch: memory reset, then one optimiser step per
+    /// batch of `ranges` (consecutive, from the first training event) followed by
+    /// absorbing that batch. Public for `linkcast bench train`, which times it alone.
+    pub fn train_pass(
+        &mut self,
+        epoch: usize,
+        ranges: Vec<std::ops::Range<usize>>,
+        on: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<PassStats, TrainError> {
+        self.net.reset_memory();
         let events: usize = ranges.iter().map(|r| r.len()).sum();
         on(Progress::EpochStart { epoch, events });
         let bcfg = BatchConfig {
@@ -290,30 +361,12 @@ impl Trainer {
         let mut batches = 0usize;
         for b in pipe {
             let b = b?;
+            let step_start = Instant::now();
             let n = b.len() as i64;
-            let emb =
-                self.net.embed(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
-            let proj = self.net.project(&emb);
-            let a: Vec<i64> = (0..n).collect();
-            let d: Vec<i64> = (n..2 * n).collect();
-            let g: Vec<i64> = (2 * n..3 * n).collect();
-            let pos = self.net.logits(&proj, &a, &d);
-            let neg = self.net.logits(&proj, &a, &g);
-            let loss = pos.binary_cross_entropy_with_logits::<Tensor>(
-                &pos.ones_like(),
-                None,
-                None,
-                tch::Reduction::Mean,
-            ) + neg.binary_cross_entropy_with_logits::<Tensor>(
-                &neg.zeros_like(),
-                None,
-                None,
-                tch::Reduction::Mean,
-            );
-            self.adam.backward_step(&loss);
+            let (loss, exchange, scored) = self.step(&b)?;
             // The loss stays on the device and is read every 16 batches: reading it
             // is a synchronisation that would stall a GPU once per batch.
-            loss_acc += loss.detach().to_kind(Kind::Double);
+            loss_acc += loss.to_kind(Kind::Double);
             batches += 1;
             if batches.is_multiple_of(16) {
                 let total = loss_acc.double_value(&[]);
@@ -334,6 +387,22 @@ impl Trainer {
                 }
                 self.net.absorb(&*self.store, b.range.clone())?;
             }
+            if let Some(steps) = &mut self.steps {
+                let r0 = b.range.start;
+                steps.push(StepRecord {
+                    epoch,
+                    batch: b.index,
+                    events: [b.range.start, b.range.end],
+                    scored: [r0 + scored.start, r0 + scored.end],
+                    absorbed: if self.net.cfg.has_memory() { b.len() } else { 0 },
+                    loss: loss.double_value(&[]),
+                    step_s: step_start.elapsed().as_secs_f64(),
+                    allreduce_s: exchange.seconds,
+                    payload_bytes: exchange.payload_bytes,
+                    sent_bytes: exchange.sent_bytes,
+                    received_bytes: exchange.received_bytes,
+                });
+            }
             on(Progress::Batch { events: n as usize, loss: shown });
             self.batches_done += 1;
             if self.fail_after_batches.is_some_and(|m| self.batches_done >= m) {
@@ -347,32 +416,77 @@ impl Trainer {
         if !loss_sum.is_finite() {
             return Err(TrainError::Invalid(format!("loss became {loss_sum} in epoch {epoch}")));
         }
-        let train_seconds = start.elapsed().as_secs_f64();
-        // Validation continues the stream: memory has absorbed the training events.
-        let val_events = self.split.val.clone();
-        if self.net.cfg.has_memory() && self.net.absorbed() != val_events.start {
-            replay(&mut self.net, &*self.store, val_events.start, self.cfg.batch_size, &mut |_| {})?;
+        Ok(PassStats { batches, events, seconds: start.elapsed().as_secs_f64(), loss_sum })
+    }
+
+    /// One optimiser step on batch `b`: the batch's loss (detached, on the device),
+    /// what the gradient exchange cost, and the positives this process scored
+    /// (indices into the batch). One process: BCE means over the whole batch. A
+    /// replica: its slice's BCE sums divided by the global batch size, gradients and
+    /// loss summed over the group (equal to the one-process ones up to rounding),
+    /// then the same Adam step on every replica.
+    fn step(&mut self, b: &Batch) -> Result<(Tensor, Exchange, std::ops::Range<usize>), TrainError> {
+        let n = b.len();
+        let Some(rep) = &self.replica else {
+            let emb =
+                self.net.embed(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
+            let loss = self.pair_loss(&emb, n, None);
+            self.adam.backward_step(&loss);
+            return Ok((loss.detach(), Exchange::default(), 0..n));
+        };
+        let part = rank_slice(n, rep.rank(), rep.world());
+        let local = if part.is_empty() {
+            None
+        } else {
+            let (nodes, t, layers) = slice_roots(&b.roots, &b.root_t, &b.layers, n, part.clone());
+            let emb = self.net.embed(&*self.store, Roots { nodes: &nodes, t: &t, layers: &layers })?;
+            Some(self.pair_loss(&emb, part.len(), Some(n)))
+        };
+        let grads = local.as_ref().map(|l| self.adam.gradients(l)).unwrap_or_default();
+        let (summed, loss, exchange) = rep.exchange(&grads, &self.adam.params(), local.as_ref())?;
+        self.adam.step_with(&summed);
+        let loss = Tensor::from(loss).to_kind(Kind::Float).to_device(self.net.device());
+        Ok((loss, exchange, part))
+    }
+
+    /// BCE of `m` positives against one negative each, from root embeddings laid
+    /// out `[src (m), dst (m), neg (m)]`: the sum of the two means, or with
+    /// `Some(total)` the sum of the two sums divided by `total` (a replica's share
+    /// of a global batch of `total` positives).
+    fn pair_loss(&self, emb: &Tensor, m: usize, total: Option<usize>) -> Tensor {
+        let m = m as i64;
+        let proj = self.net.project(emb);
+        let a: Vec<i64> = (0..m).collect();
+        let d: Vec<i64> = (m..2 * m).collect();
+        let g: Vec<i64> = (2 * m..3 * m).collect();
+        let pos = self.net.logits(&proj, &a, &d);
+        let neg = self.net.logits(&proj, &a, &g);
+        let red = if total.is_some() { tch::Reduction::Sum } else { tch::Reduction::Mean };
+        let loss = pos.binary_cross_entropy_with_logits::<Tensor>(&pos.ones_like(), None, None, red)
+            + neg.binary_cross_entropy_with_logits::<Tensor>(&neg.zeros_like(), None, None, red);
+        match total {
+            Some(t) => loss / t as f64,
+            None => loss,
         }
-        on(Progress::Phase { name: "validation", events: val_events.len() });
-        let sc = self.eval_stream();
-        let val = score_split(&mut self.net, self.store.clone(), val_events, &sc, &mut |n| {
-            on(Progress::Events(n))
-        })?
-        .metrics()?;
-        Ok(EpochRecord {
-            epoch,
-            loss: loss_sum / batches.max(1) as f64,
-            train_events: events,
-            train_seconds,
-            events_per_s: events as f64 / train_seconds.max(1e-9),
-            val,
-            peak_rss_mb: crate::util::mem::peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
-        })
+    }
+
+    /// Whether this process writes the model directory (rank 0, or a single process).
+    pub fn is_writer(&self) -> bool {
+        self.replica.as_ref().is_none_or(|r| r.rank() == 0)
+    }
+
+    /// The weights (and node memory, as `memory.mem`) at the end of the training
+    /// epochs, when per-step records were collected; empty otherwise.
+    pub fn write_trained(&self, path: &Path) -> Result<(), TrainError> {
+        write_named(&self.trained, path)
     }
 
     /// Write the checkpoint directory; `best_now`: the current weights are the best
     /// (their memory is saved with them).
     fn checkpoint(&self, best_now: bool, outcome: Option<&TrainOutcome>) -> Result<(), TrainError> {
+        if !self.is_writer() {
+            return Ok(());
+        }
         let stage = Staging::begin(&self.out)?;
         let config = CheckpointConfig {
             linkcast_version: env!("CARGO_PKG_VERSION").into(),
@@ -438,6 +552,13 @@ fn plot(records: &[EpochRecord], path: &Path) {
     if let Err(e) = plot_curves(path, "linkcast train", "epoch", &panels) {
         tracing::warn!("could not draw {}: {e}", path.display());
     }
+}
+
+/// Every variable by name (sorted), not copied.
+fn sorted_variables(net: &Net) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// A detached copy of every variable, by name (sorted).

@@ -1,4 +1,5 @@
 mod cli;
+mod dist;
 mod eval;
 mod generate;
 mod ingest;
