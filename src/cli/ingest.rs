@@ -1,10 +1,12 @@
 //! `linkcast ingest FILE... -o GRAPH_DIR`: parse edge lists into a graph directory.
 //!
-//! Flags become an [`IngestOptions`]; [`linkcast::ingest::ingest_files`] parses,
-//! validates, maps ids and sorts by time; [`linkcast::store::write_graph`] builds
-//! the adjacency and writes the directory atomically (it appears only when
-//! complete, so a failed run leaves nothing behind). Then a summary on stdout:
-//! human text, or with `--json` `{"ingest": IngestReport, "write": WriteReport}`.
+//! Flags become an [`IngestOptions`] and an [`OutOfCoreOptions`];
+//! [`linkcast::ingest::ingest_to_dir`] parses, validates, maps ids, sorts by time,
+//! builds the adjacency and writes the directory atomically (it appears only when
+//! complete, so a failed run leaves nothing behind), in memory while the input fits
+//! `--memory-limit` and out of core (sorted runs, k-way merge, windowed adjacency)
+//! otherwise or with `--external`. Then a summary on stdout: human text, or with
+//! `--json` `{"ingest": IngestReport (with "memory"), "write": WriteReport}`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,11 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use linkcast::ingest::external::default_memory_limit;
 use linkcast::ingest::{
-    BadRowPolicy, ColumnRef, FeatureSpec, Format, IngestOptions, IngestReport, Progress,
-    ingest_files_with_progress,
+    BadRowPolicy, ColumnRef, ExternalMode, FeatureSpec, Format, IngestOptions, IngestReport,
+    OutOfCoreOptions, Progress, ingest_to_dir,
 };
-use linkcast::store::{WriteOptions, WriteReport, write_graph};
+use linkcast::store::{WriteOptions, WriteReport};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -37,6 +40,16 @@ Examples:
 
   # From a pipe
   linkcast generate -o - --nodes 1000 --events 50000 | linkcast ingest - -o runs/synthetic
+
+  # Larger than RAM: stream the generator in, anonymous memory under 2 GiB, scratch on another disk
+  linkcast generate -o - --nodes 1000000 --events 100000000 | linkcast ingest - -o runs/big --memory-limit 2G --tmp-dir /scratch
+
+Memory: --memory-limit bounds anonymous memory (RssAnon; page cache and mapped files do not count):
+`512M`, `2G`, `1.5GiB`, plain bytes, or `N%` of MemTotal (default 50%). The program itself takes about
+180 MB of it. While the rows fit the limit the graph is built in RAM; past it, chunks are sorted and
+written to disk as runs, merged, and the adjacency is built a node window at a time (--external
+forces this). Scratch space: up to (16 + 4 x features) bytes per event for runs, 20 bytes per
+adjacency entry for buckets, beside the output (or in --tmp-dir), deleted as it is consumed.
 
 Formats: auto (default) recognises Parquet and gzip by their magic bytes, JODIE and DGB by their
 headers, then CSV (a comma in the first line), TSV (a tab) or whitespace SNAP. A header is assumed
@@ -85,6 +98,15 @@ pub struct Args {
     /// Print the ingest and write reports as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound on anonymous memory: `512M`, `2G`, `1.5GiB`, bytes, or `N%` of RAM [default: 50%].
+    #[arg(long, value_name = "SIZE", value_parser = linkcast::util::mem::parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Go out of core (sorted runs on disk) even if the input would fit in memory.
+    #[arg(long)]
+    pub external: bool,
+    /// Directory for scratch files (runs, buckets) [default: beside the output].
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
 }
 
 /// The flags that decide what is parsed; shared with `linkcast bench ingest`.
@@ -205,30 +227,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         anyhow::bail!("{} already exists (pass --force to replace it)", a.output.display());
     }
     let opts = a.read.options();
-    let mut bar = Bar { enabled: crate::cli::show_progress(), start: Instant::now(), bar: None, file: 0 };
-    let res = ingest_files_with_progress(&a.files, &opts, &mut |p| bar.update(p));
-    bar.clear();
-    let ingested = res.context("ingest failed")?;
-
-    let spinner = bar.enabled.then(|| {
-        let s = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        s.set_message(format!("building adjacency and writing {}", a.output.display()));
-        s.enable_steady_tick(Duration::from_millis(120));
-        s
-    });
+    let ooc = OutOfCoreOptions {
+        mode: if a.external { ExternalMode::Always } else { ExternalMode::Auto },
+        tmp_dir: a.tmp_dir.clone(),
+        ..OutOfCoreOptions::new(a.memory_limit.unwrap_or_else(default_memory_limit))
+    };
     let wopts = WriteOptions { shard_nodes: a.shard_nodes, replace: a.force };
-    let written = write_graph(&a.output, &ingested.data, &wopts)
-        .with_context(|| format!("writing graph directory {}", a.output.display()));
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    let written = written?;
+    let mut bar = Bar { enabled: crate::cli::show_progress(), start: Instant::now(), bar: None, file: 0 };
+    let res = ingest_to_dir(&a.files, &opts, &ooc, &a.output, &wopts, &mut |p| bar.update(p));
+    bar.clear();
+    let (report, written) = res.with_context(|| format!("ingest into {} failed", a.output.display()))?;
 
     if a.json {
-        let v = serde_json::json!({ "ingest": ingested.report, "write": written });
+        let v = serde_json::json!({ "ingest": report, "write": written });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", summary(&ingested.report, &written, &a.output));
+        print!("{}", summary(&report, &written, &a.output));
     }
     Ok(())
 }
@@ -329,6 +343,44 @@ fn summary(r: &IngestReport, w: &WriteReport, out: &Path) -> String {
     );
     let _ =
         writeln!(s, "wrote {}: {} shard(s), {:.1} MB", out.display(), w.shards, w.bytes_on_disk as f64 / 1e6);
+    if let Some(m) = &r.memory {
+        let mb = |b: u64| b as f64 / 1e6;
+        let _ = writeln!(
+            s,
+            "memory: {}, peak RssAnon {:.1} MB of a {:.1} MB limit (program {:.1} MB, id map ~{:.1} MB for {} nodes)",
+            m.mode,
+            mb(m.peak_rss_anon),
+            mb(m.memory_limit),
+            mb(m.base_rss_anon),
+            mb(m.id_map_bytes),
+            thousands(r.nodes as u64),
+        );
+        if m.mode == "external" {
+            let _ = writeln!(
+                s,
+                "out of core: {} run(s) of up to {} rows, {} merge pass(es); {} adjacency window(s) ({} hub), \
+                 {} bucket pass(es)",
+                m.runs,
+                thousands(m.run_rows),
+                m.merge_passes,
+                m.windows,
+                m.hub_windows,
+                m.partition_passes
+            );
+        }
+        let d = &m.disk;
+        let _ = writeln!(
+            s,
+            "disk: log {:.1} MB, features {:.1} MB, adjacency {:.1} MB, ids {:.1} MB, node features {:.1} MB; \
+             {:.1} B/event",
+            mb(d.log),
+            mb(d.features),
+            mb(d.adjacency),
+            mb(d.ids),
+            mb(d.node_features),
+            d.bytes_per_event
+        );
+    }
     s
 }
 

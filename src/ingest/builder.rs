@@ -75,6 +75,9 @@ pub(crate) struct Builder {
     shape: Option<FeatureShape>,
     pub skipped: u64,
     pub examples: Vec<String>,
+    /// Out-of-core ingest: sorts and writes out the rows so far whenever they reach
+    /// the memory budget (see [`crate::ingest::external`]).
+    pub spill: Option<Box<crate::ingest::external::Spiller>>,
 }
 
 impl Builder {
@@ -87,7 +90,13 @@ impl Builder {
             shape: None,
             skipped: 0,
             examples: Vec::new(),
+            spill: None,
         }
+    }
+
+    /// Estimated bytes of the id map.
+    pub(crate) fn ids_bytes(&self) -> u64 {
+        self.src_ids.approx_bytes() + self.dst_ids.as_ref().map_or(0, |d| d.approx_bytes())
     }
 
     pub(crate) fn bipartite(&self) -> bool {
@@ -164,6 +173,13 @@ impl Builder {
         }
         self.events.t.extend_from_slice(&p.t);
         self.events.feats.extend_from_slice(&p.feats);
+
+        if self.spill.is_some() {
+            let ids = self.ids_bytes();
+            if let Some(sp) = self.spill.as_mut() {
+                sp.after_absorb(&mut self.events, ids)?;
+            }
+        }
 
         file.rows_read += p.rows_read;
         file.rows_kept += n as u64;

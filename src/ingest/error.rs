@@ -158,6 +158,15 @@ pub enum IngestError {
     NothingKept { skipped: u64, first: String },
     #[error("invalid option: {0}")]
     Options(String),
+    /// Writing runs, buckets or the graph directory failed.
+    #[error("writing the graph")]
+    Store(#[from] crate::store::StoreError),
+    /// The memory limit leaves no room to work (the program and the id map take it all).
+    #[error(
+        "--memory-limit {limit} bytes is too small: {what} already take {used} bytes of anonymous memory \
+         (plus {reserve} bytes kept for parsing); raise the limit"
+    )]
+    MemoryLimit { limit: u64, used: u64, reserve: u64, what: &'static str },
 }
 
 impl IngestError {

@@ -54,6 +54,8 @@ pub(crate) struct Interner {
     n_direct: usize,
     ints: HashMap<i64, NodeId, RandomState>,
     strs: HashMap<Box<[u8]>, NodeId, RandomState>,
+    /// Bytes of the string ids' heap copies (for [`Interner::approx_bytes`]).
+    str_bytes: usize,
 }
 
 impl Interner {
@@ -66,6 +68,17 @@ impl Interner {
         let direct =
             self.direct.iter().enumerate().filter(|(_, d)| **d != ABSENT).map(|(v, &d)| (v as i64, d));
         direct.chain(self.ints.iter().map(|(&k, &d)| (k, d)))
+    }
+
+    /// Approximate heap bytes held (tables at capacity plus string copies); the
+    /// out-of-core ingest counts it against its memory limit.
+    pub(crate) fn approx_bytes(&self) -> u64 {
+        // hashbrown: a slot per 7/8 of capacity, plus one control byte per slot.
+        let slots = |cap: usize| (cap * 8 / 7 + 1) as u64;
+        (self.direct.capacity() * 4) as u64
+            + slots(self.ints.capacity()) * (16 + 1)
+            + slots(self.strs.capacity()) * (24 + 1)
+            + self.str_bytes as u64
     }
 
     pub(crate) fn has_strings(&self) -> bool {
@@ -118,6 +131,8 @@ impl Interner {
                 }
                 let d = self.next_id()?;
                 self.strs.insert(key.into(), d);
+                // malloc rounds small blocks up and keeps a header; 16 B is its usual cost.
+                self.str_bytes += key.len().next_multiple_of(16) + 16;
                 Ok(d)
             }
         }

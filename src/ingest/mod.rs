@@ -21,6 +21,10 @@
 //! Errors name `FILE:LINE:COLUMN` (see [`error`]); with
 //! [`BadRowPolicy::Skip`] bad rows are counted and the first few kept as messages,
 //! while file-level problems (unreadable, empty, missing column) still fail.
+//!
+//! Inputs larger than RAM: [`ingest_to_dir`] ([`external`]) parses the same way but
+//! spills sorted runs to disk once the rows outgrow a memory limit, and writes the
+//! graph directory itself (byte-identical to `write_graph` on [`ingest_files`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -30,6 +34,7 @@ use crate::store::{GraphData, IdMap};
 
 mod builder;
 pub mod error;
+pub mod external;
 mod intern;
 mod layout;
 mod node_features;
@@ -43,10 +48,13 @@ mod text;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_external;
 
 pub use error::{ColumnDesc, IngestError, Location, Role};
+pub use external::{ExternalMode, OutOfCoreOptions, ingest_to_dir};
 pub use options::{BadRowPolicy, ColumnRef, FeatureItem, FeatureSpec, Format, IngestOptions};
-pub use report::{ColumnsReport, FileReport, IngestReport, NodeFeaturesReport};
+pub use report::{ColumnsReport, FileReport, IngestReport, MemoryReport, NodeFeaturesReport};
 
 use builder::Builder;
 use source::Input;
@@ -90,6 +98,17 @@ pub fn ingest_files_with_progress(
     }
     let t0 = Instant::now();
     let mut b = Builder::new();
+    let files = parse_inputs(paths, opts, &mut b, progress)?;
+    finish_in_memory(b, files, opts, t0)
+}
+
+/// Read every input into `b` (which may spill to sorted runs as it goes), file by file.
+pub(crate) fn parse_inputs(
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    b: &mut Builder,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<Vec<FileReport>, IngestError> {
     let mut files = Vec::with_capacity(paths.len());
     for (i, path) in paths.iter().enumerate() {
         let tf = Instant::now();
@@ -103,13 +122,23 @@ pub fn ingest_files_with_progress(
         };
         tick(0);
         match opened.input {
-            Input::Text(r) => text::ingest_text(&name, r, opened.gzip, opts, &mut b, &mut fr, &mut tick)?,
-            Input::Parquet(f) => parquet::ingest_parquet(&name, f, opts, &mut b, &mut fr, &mut tick)?,
+            Input::Text(r) => text::ingest_text(&name, r, opened.gzip, opts, b, &mut fr, &mut tick)?,
+            Input::Parquet(f) => parquet::ingest_parquet(&name, f, opts, b, &mut fr, &mut tick)?,
         }
         fr.bytes_read = opened.raw_bytes.load(Ordering::Relaxed);
         fr.seconds = tf.elapsed().as_secs_f64();
         files.push(fr);
     }
+    Ok(files)
+}
+
+/// The in-memory ending: sort the whole log, join node features, build the id map.
+pub(crate) fn finish_in_memory(
+    mut b: Builder,
+    files: Vec<FileReport>,
+    opts: &IngestOptions,
+    t0: Instant,
+) -> Result<Ingested, IngestError> {
     let parse_seconds = t0.elapsed().as_secs_f64();
     if b.events.is_empty() {
         return Err(IngestError::NothingKept {
@@ -167,6 +196,7 @@ pub fn ingest_files_with_progress(
         sort_seconds,
         total_seconds,
         rows_per_second: if total_seconds > 0.0 { rows_read as f64 / total_seconds } else { 0.0 },
+        memory: None,
         files,
     };
     let provenance = serde_json::json!({ "ingest": report });

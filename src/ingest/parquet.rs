@@ -295,7 +295,7 @@ fn parse_batch(
             .feats
             .iter()
             .map(|&c| Ok((c, get(c, Role::Feature, "a feature")?)))
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, IngestError>>()?,
     };
     let n = batch.num_rows();
     let mut out = ParsedChunk::with_capacity(n, l.feat_width);

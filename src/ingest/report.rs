@@ -84,4 +84,44 @@ pub struct IngestReport {
     pub total_seconds: f64,
     /// Rows read per second over `total_seconds`.
     pub rows_per_second: f64,
+    /// Memory and disk figures of `ingest_to_dir` (absent from `ingest_files`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryReport>,
+}
+
+/// How [`crate::ingest::ingest_to_dir`] used memory and disk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// `in-memory` (everything fitted the budget) or `external` (sorted runs on disk).
+    pub mode: String,
+    /// The bound on anonymous memory (RssAnon), bytes.
+    pub memory_limit: u64,
+    /// RssAnon when the ingest started (the program itself), bytes.
+    pub base_rss_anon: u64,
+    /// Largest RssAnon sampled during the ingest (every 20 ms), bytes. Mapped file pages
+    /// (page cache) do not count.
+    pub peak_rss_anon: u64,
+    /// Estimated size of the id map at the end of parsing (grows with the node count,
+    /// not the event count), bytes.
+    pub id_map_bytes: u64,
+    /// Rows per chunk before a chunk was sorted and spilled (external mode).
+    pub run_rows: u64,
+    /// Sorted runs written while parsing.
+    pub runs: u64,
+    /// Runs written by intermediate merge passes (more runs than can be open at once).
+    pub merged_runs: u64,
+    pub merge_passes: u32,
+    /// Most bytes of run files on disk at once, and all bytes written to them.
+    pub peak_run_bytes: u64,
+    pub run_bytes_written: u64,
+    /// Adjacency: node windows, single-node windows too large for one, passes over
+    /// the log to fill bucket files, bytes written to buckets.
+    pub windows: usize,
+    pub hub_windows: usize,
+    pub partition_passes: u32,
+    pub bucket_bytes: u64,
+    pub merge_seconds: f64,
+    pub adjacency_seconds: f64,
+    /// Bytes on disk per part of the written graph.
+    pub disk: crate::store::write_external::DiskBytes,
 }

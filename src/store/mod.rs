@@ -32,7 +32,9 @@
 //! Modules: [`traits`] (the trait), [`api`] (shared value types), [`adj`]
 //! (adjacency queries), [`csr`] (building), [`mem`] / [`mmap`] (the two stores),
 //! [`mod@write`] (writing, ids, node features), [`mod@verify`] (checksums and contents),
-//! [`mod@format`] (layout, headers, meta.json), [`error`].
+//! [`mod@format`] (layout, headers, meta.json), [`error`]; out of core: [`runs`] (sorted runs and
+//! their k-way merge) and [`write_external`] (the log, windowed adjacency and meta.json with
+//! bounded memory, byte-identical to [`write_graph`]).
 
 pub mod adj;
 pub(crate) mod column;
@@ -44,10 +46,12 @@ pub mod ids;
 pub mod log;
 pub mod mem;
 pub mod mmap;
+pub mod runs;
 pub(crate) mod tail;
 pub mod traits;
 pub mod verify;
 pub mod write;
+pub mod write_external;
 
 #[cfg(test)]
 mod tests;

@@ -68,12 +68,12 @@ fn dir_is_nonempty(dir: &Path) -> Result<bool, StoreError> {
 }
 
 /// Ids in their on-disk form: integers, or string offsets + bytes.
-enum IdArrays {
+pub(crate) enum IdArrays {
     Int(Vec<i64>),
     Str { offsets: Vec<u64>, bytes: Vec<u8> },
 }
 
-fn id_arrays(names: &ExternalIds, num_nodes: u32) -> (IdArrays, IdsMeta) {
+pub(crate) fn id_arrays(names: &ExternalIds, num_nodes: u32) -> (IdArrays, IdsMeta) {
     match names {
         // No external ids (e.g. a generated graph): dense id i is its own name.
         _ if names.is_empty() => {
