@@ -48,6 +48,7 @@ fn bench_replay(c: &mut Criterion) {
             seed: 0,
             cursor,
             repeat: 1,
+            max_batches: None,
         };
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
         let name = format!("{strategy}/{}/{threads}t/{layers}l", if cursor { "cursor" } else { "bsearch" });

@@ -8,6 +8,11 @@
 //! and layer. Batches here are fixed-size (they may cut a group of equal
 //! timestamps); the cut-off keeps them causal anyway.
 //!
+//! With `max_batches = Some(B)` (large graphs), only `B` batches are sampled, their
+//! starts spread evenly over the log, each root found by binary search (no cursor),
+//! and a negative is the destination of a uniformly drawn event (popularity-weighted;
+//! no O(events) list of distinct destinations is built).
+//!
 //! Only the sampler calls are timed (`sample_seconds`): not loading or building the
 //! graph (`load_seconds`), not building the roots, not counting valid slots. Rates:
 //! `batches_per_s`, `roots_per_s` (first-layer roots), `slots_per_s` (all `R * k`
@@ -74,6 +79,8 @@ pub struct SampleBench {
     pub cursor: bool,
     /// Replay the events this many times (the cursor restarts each time).
     pub repeat: usize,
+    /// Sample only this many batches, spread evenly over the log (see module docs).
+    pub max_batches: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +101,7 @@ pub struct SampleParams {
     pub seed: u64,
     pub cursor: bool,
     pub repeat: usize,
+    pub max_batches: Option<u64>,
     pub linkcast_version: String,
 }
 
@@ -189,6 +197,7 @@ fn report<S: TemporalStore>(
             seed: b.seed,
             cursor: b.cursor,
             repeat: b.repeat,
+            max_batches: b.max_batches,
             linkcast_version: env!("CARGO_PKG_VERSION").into(),
         },
         batches: totals.batches,
@@ -250,28 +259,44 @@ pub fn replay<S: TemporalStore + ?Sized>(
     let fanouts = vec![b.k; b.layers];
     let config = SamplerConfig::new(fanouts, b.strategy, b.seed);
     let (src, dst, t) = event_columns(store);
+    let e = src.len();
+    // Batch starts: every batch in order, or `max_batches` spread over the log.
+    let starts: Vec<usize> = match b.max_batches {
+        Some(m) if (m as usize) < e.div_ceil(b.batch) => {
+            let stride = e as f64 / m as f64;
+            (0..m as usize).map(|i| ((i as f64 * stride) as usize).min(e.saturating_sub(1))).collect()
+        }
+        _ => (0..e).step_by(b.batch).collect(),
+    };
+    let spread = starts.len() < e.div_ceil(b.batch);
     // Negatives: uniform over the distinct destinations (the item side of a
-    // bipartite graph).
-    let mut dests = dst.to_vec();
-    dests.sort_unstable();
-    dests.dedup();
-    dests.shrink_to_fit();
+    // bipartite graph); when spread, the destination of a random event.
+    let mut dests = Vec::new();
+    if !spread {
+        dests = dst.to_vec();
+        dests.sort_unstable();
+        dests.dedup();
+        dests.shrink_to_fit();
+    }
     let mut rng = SplitMix64::new(b.seed ^ 0x6e65_6761_7469_7665);
+    let negative = |rng: &mut SplitMix64| {
+        if spread { dst[rng.below(e as u64) as usize] } else { dests[rng.below(dests.len() as u64) as usize] }
+    };
     let mut totals = ReplayTotals::default();
     let (mut roots, mut times) = (Vec::with_capacity(3 * b.batch), Vec::with_capacity(3 * b.batch));
     let mut outs: Vec<Sampled> = Vec::new();
     for _ in 0..b.repeat {
         let mut sampler = NeighborSampler::new(store, config.clone())?;
-        if b.cursor {
+        if b.cursor && !spread {
             sampler = sampler.with_cursor();
         }
-        for start in (0..src.len()).step_by(b.batch) {
-            let end = (start + b.batch).min(src.len());
+        for &start in &starts {
+            let end = (start + b.batch).min(e);
             roots.clear();
             times.clear();
             roots.extend_from_slice(&src[start..end]);
             roots.extend_from_slice(&dst[start..end]);
-            roots.extend((start..end).map(|_| dests[rng.below(dests.len() as u64) as usize]));
+            roots.extend((start..end).map(|_| negative(&mut rng)));
             for _ in 0..3 {
                 times.extend_from_slice(&t[start..end]);
             }

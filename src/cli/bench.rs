@@ -29,6 +29,11 @@ pub enum Harness {
     Ingest(IngestArgs),
     /// Temporal neighbour sampling: batches/s, roots/s, sampled slots/s, peak RSS.
     Sample(SampleArgs),
+    /// Cost as the graph grows: ingest, disk, sampling, training and scoring per size (JSON + PNG).
+    Scale(ScaleArgs),
+    /// Training and scoring throughput of a fresh model on a graph directory: events/s, pairs/s.
+    #[cfg(feature = "torch")]
+    Train(TrainArgs),
     /// HTTP load on a running `linkcast serve`: requests/s, errors, p50/p99 per request kind.
     #[cfg(feature = "torch")]
     Http(crate::cli::serve::LoadArgs),
@@ -111,6 +116,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     match a.harness {
         Harness::Ingest(i) => run_ingest(i),
         Harness::Sample(s) => run_sample(s),
+        Harness::Scale(s) => run_scale_cli(s),
+        #[cfg(feature = "torch")]
+        Harness::Train(t) => run_train(t),
         #[cfg(feature = "torch")]
         Harness::Http(h) => crate::cli::serve::run_load(h),
         #[cfg(feature = "torch")]
@@ -213,6 +221,9 @@ pub struct SampleArgs {
     /// Replay the whole log this many times (longer timings on small graphs).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Sample only this many batches, spread evenly over the log (large graphs).
+    #[arg(long, value_name = "B")]
+    pub max_batches: Option<u64>,
     #[command(flatten)]
     pub read: crate::cli::ingest::ReadFlags,
 }
@@ -241,8 +252,172 @@ fn run_sample(a: SampleArgs) -> anyhow::Result<()> {
         seed: a.seed,
         cursor: !a.no_cursor,
         repeat: a.repeat,
+        max_batches: a.max_batches,
     };
     let report = run_sample_bench(&bench).context("bench sample failed")?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench scale --sizes 1e5,1e6,1e7 -o runs/scale
+  linkcast bench scale --sizes 1e5,1e6,1e7,1e8,1e9 --memory-limit 8G --train-max-events 1e8 -o runs/scale
+
+Each size: `generate | ingest` (no CSV on disk), bytes on disk by part, `bench sample` over the
+memory map, and (torch builds, up to --train-max-events) `bench train` for TGN training events/s
+and scoring pairs/s; every stage runs in its own process, so its peak RSS is its own. Writes
+OUT/scale.json and OUT/scale.png (log-log curves); graphs go to OUT/g-E and are deleted after
+their size unless --keep.")]
+pub struct ScaleArgs {
+    /// Events per size, comma-separated, increasing (1e5 notation accepted).
+    #[arg(long, value_delimiter = ',', value_parser = parse_count, default_value = "1e5,1e6,1e7")]
+    pub sizes: Vec<u64>,
+    /// Output directory (scale.json, scale.png, and the graphs while they are measured).
+    #[arg(short, long, value_name = "DIR", default_value = "runs/scale")]
+    pub output: PathBuf,
+    /// Nodes = events / this (at least 2), capped by --max-nodes.
+    #[arg(long, default_value_t = 10)]
+    pub events_per_node: u64,
+    #[arg(long, value_parser = parse_count, default_value = "1e7")]
+    pub max_nodes: u64,
+    /// Zipf exponent of the generated endpoints.
+    #[arg(long, default_value_t = GenSpec::default().zipf)]
+    pub zipf: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The ingest's memory limit (e.g. 4G, 25%); default: the ingest's own default.
+    #[arg(long, value_parser = parse_memory)]
+    pub memory_limit: Option<u64>,
+    /// Keep each size's graph directory.
+    #[arg(long)]
+    pub keep: bool,
+    /// Ingest as directed (one adjacency direction: less disk for the largest sizes).
+    #[arg(long)]
+    pub directed: bool,
+    /// Sampling batches per size, spread over the log.
+    #[arg(long, default_value_t = 200)]
+    pub sample_batches: u64,
+    /// Events per sampling batch (3 roots per event).
+    #[arg(long, default_value_t = 600)]
+    pub sample_batch: usize,
+    /// Training batches per size (the first ones of the log).
+    #[arg(long, default_value_t = 50)]
+    pub train_batches: usize,
+    #[arg(long, default_value_t = 200)]
+    pub train_batch: usize,
+    /// No training/scoring above this many events (node memory grows with the node count).
+    #[arg(long, value_parser = parse_count, default_value = "1e8")]
+    pub train_max_events: u64,
+    /// Random pairs scored per size after training.
+    #[arg(long, default_value_t = 100_000)]
+    pub score_pairs: usize,
+    /// Threads for sampling and libtorch.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
+    pub threads: usize,
+}
+
+/// A count such as `1000000`, `1e6` or `2.5e7`.
+fn parse_count(s: &str) -> Result<u64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a count (examples: 100000, 1e6)"))?;
+    if !(v >= 1.0 && v.is_finite() && v.fract() == 0.0 && v <= 1e15) {
+        return Err(format!("{s:?} is not a whole number between 1 and 1e15"));
+    }
+    Ok(v as u64)
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    linkcast::util::mem::parse_size(s)
+}
+
+fn run_scale_cli(a: ScaleArgs) -> anyhow::Result<()> {
+    use linkcast::bench::scale::{ScaleSpec, plot_scale, run_scale, write_json};
+    let spec = ScaleSpec {
+        sizes: a.sizes,
+        events_per_node: a.events_per_node,
+        max_nodes: a.max_nodes,
+        zipf: a.zipf,
+        seed: a.seed,
+        memory_limit: a.memory_limit,
+        directed: a.directed,
+        work_dir: a.output.clone(),
+        keep: a.keep,
+        sample_batch: a.sample_batch,
+        sample_batches: a.sample_batches,
+        train_batch: a.train_batch,
+        train_batches: a.train_batches,
+        train_max_events: a.train_max_events,
+        score_pairs: a.score_pairs,
+        threads: a.threads,
+    };
+    let exe = std::env::current_exe().context("locating the linkcast binary")?;
+    let json = a.output.join("scale.json");
+    let png = a.output.join("scale.png");
+    let report = run_scale(&exe, &spec, &mut |s| {
+        tracing::info!(
+            events = s.events,
+            nodes = s.nodes,
+            ingest_rows_per_s = s.ingest_rows_per_s as u64,
+            disk_bytes_per_event = s.disk.bytes_per_event,
+            sample_roots_per_s = s.sample_roots_per_s as u64,
+            train_events_per_s = s.train_events_per_s.map(|v| v as u64),
+            "size done"
+        );
+    })
+    .context("bench scale failed")?;
+    write_json(&json, &report).context("writing the report")?;
+    plot_scale(&report, &png).context("drawing the plot")?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    tracing::info!("wrote {} and {}", json.display(), png.display());
+    Ok(())
+}
+
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench train runs/scale/g-10000000 --batches 50
+  linkcast bench train runs/wikipedia --model graphmixer --score-pairs 1000000 --device cuda
+
+Times the first --batches training batches of the log (one optimiser step and one memory update
+each, as `linkcast train`), then --score-pairs random pairs right after them.")]
+pub struct TrainArgs {
+    /// A graph directory (written by `linkcast ingest`; memory-mapped).
+    pub graph: PathBuf,
+    #[arg(long, default_value = "tgn")]
+    pub model: linkcast::model::config::ModelKind,
+    #[arg(long, default_value_t = 50)]
+    pub batches: usize,
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 100_000)]
+    pub score_pairs: usize,
+    /// libtorch threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[cfg(feature = "torch")]
+fn run_train(a: TrainArgs) -> anyhow::Result<()> {
+    use linkcast::bench::train::{TrainBench, run_train_bench};
+    let device = linkcast::model::parse_device(&a.device)?;
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tch::set_num_threads(threads as i32);
+    let bench = TrainBench {
+        graph: a.graph.clone(),
+        model: a.model,
+        batches: a.batches,
+        batch_size: a.batch_size,
+        score_pairs: a.score_pairs,
+        threads,
+        seed: a.seed,
+        device: a.device,
+    };
+    let report = run_train_bench(&bench, device)
+        .with_context(|| format!("bench train on {} failed", a.graph.display()))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -77,6 +77,12 @@ impl Memory {
         self.last_update.len()
     }
 
+    /// Bytes held for all nodes: the three float tables plus the per-node times and
+    /// counts (`N x (4 (dim + other + edge) + 20)`).
+    pub fn bytes(&self) -> usize {
+        self.num_nodes() * (4 * (self.dim + self.other_dim + self.edge_dim) + 8 + 8 + 4)
+    }
+
     /// Make room for nodes `num_nodes()..nodes` (added by a live append): fresh rows,
     /// exactly as `new` would have made them. Never shrinks.
     pub fn grow(&mut self, nodes: usize) {

@@ -106,6 +106,16 @@ fn ensure_font() -> Result<(), PlotError> {
 /// "epoch"). The parent directory is created if missing. See the module docs for
 /// how non-finite points and empty series are handled.
 pub fn plot_curves(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> Result<(), PlotError> {
+    plot(path, title, x_label, panels, false)
+}
+
+/// Like [`plot_curves`] with both axes logarithmic (base 10): points with x or y
+/// not positive are skipped like non-finite ones; ticks read as plain values.
+pub fn plot_loglog(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> Result<(), PlotError> {
+    plot(path, title, x_label, panels, true)
+}
+
+fn plot(path: &Path, title: &str, x_label: &str, panels: &[Panel], log: bool) -> Result<(), PlotError> {
     if panels.is_empty() {
         return Err(PlotError::NoPanels(path.to_path_buf()));
     }
@@ -117,13 +127,13 @@ pub fn plot_curves(path: &Path, title: &str, x_label: &str, panels: &[Panel]) ->
     // hand the bytes to the atomic writer. The scratch directory goes on drop.
     let scratch = atomic::TempDir::new(path).map_err(io_err)?;
     let tmp_png = scratch.path().join("plot.png");
-    render(&tmp_png, title, x_label, panels)
+    render(&tmp_png, title, x_label, panels, log)
         .map_err(|message| PlotError::Render { path: path.to_path_buf(), message })?;
     let bytes = fs::read(&tmp_png).map_err(io_err)?;
     atomic::write_file(path, &bytes).map_err(io_err)
 }
 
-fn render(png: &Path, title: &str, x_label: &str, panels: &[Panel]) -> Result<(), String> {
+fn render(png: &Path, title: &str, x_label: &str, panels: &[Panel], log: bool) -> Result<(), String> {
     let cols = panels.len().min(PANELS_PER_ROW);
     let rows = panels.len().div_ceil(cols);
     let height = TITLE_HEIGHT + ROW_HEIGHT * rows as u32;
@@ -131,17 +141,37 @@ fn render(png: &Path, title: &str, x_label: &str, panels: &[Panel]) -> Result<()
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let body = root.titled(title, (FONT, TITLE_SIZE).into_font().color(&BLACK)).map_err(|e| e.to_string())?;
     for (area, panel) in body.split_evenly((rows, cols)).iter().zip(panels) {
-        draw_panel(area, x_label, panel).map_err(|e| e.to_string())?;
+        let panel = if log { &log10_panel(panel) } else { panel };
+        draw_panel(area, x_label, panel, log).map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }
 
 type DrawResult<'a> = Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>>;
 
+/// The panel with every coordinate replaced by its base-10 logarithm (NaN for
+/// values that are not positive, which `finite_runs` then skips).
+fn log10_panel(panel: &Panel) -> Panel {
+    let l = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+    Panel {
+        series: panel
+            .series
+            .iter()
+            .map(|s| Series {
+                name: s.name.clone(),
+                points: s.points.iter().map(|&(x, y)| (l(x), l(y))).collect(),
+            })
+            .collect(),
+        ..panel.clone()
+    }
+}
+
+/// `log`: the coordinates are base-10 logarithms (ticks show `10^v`).
 fn draw_panel<'a>(
     area: &DrawingArea<BitMapBackend<'a>, Shift>,
     x_label: &str,
     panel: &Panel,
+    log: bool,
 ) -> DrawResult<'a> {
     // Runs of consecutive finite points, per series.
     let runs: Vec<Vec<Vec<(f64, f64)>>> = panel.series.iter().map(|s| finite_runs(&s.points)).collect();
@@ -163,8 +193,8 @@ fn draw_panel<'a>(
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
         .x_labels(8)
         .y_labels(8)
-        .x_label_formatter(&|v| tick_label(*v))
-        .y_label_formatter(&|v| tick_label(*v))
+        .x_label_formatter(&|v| if log { tick_label(10f64.powf(*v)) } else { tick_label(*v) })
+        .y_label_formatter(&|v| if log { tick_label(10f64.powf(*v)) } else { tick_label(*v) })
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
@@ -354,6 +384,23 @@ mod tests {
         assert!(bytes.len() > min_bytes, "implausibly small PNG: {} bytes", bytes.len());
         assert!(bytes.len() < 5 << 20, "implausibly large PNG: {} bytes", bytes.len());
         bytes
+    }
+
+    #[test]
+    fn loglog_transforms_and_skips_non_positive_values() {
+        let p = Panel {
+            title: "t".into(),
+            y_label: "y".into(),
+            series: vec![Series { name: "s".into(), points: vec![(1e5, 1e6), (1e6, 0.0), (1e7, 1e4)] }],
+        };
+        let l = log10_panel(&p);
+        let pts = &l.series[0].points;
+        assert_eq!((pts[0], pts[2]), ((5.0, 6.0), (7.0, 4.0)));
+        assert!(pts[1].1.is_nan(), "zero has no logarithm: a gap");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scale.png");
+        plot_loglog(&path, "scale", "events", &[p]).unwrap();
+        assert_png(&path, 5_000);
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! `linkcast bench train`: training and scoring throughput of a model on a graph
+//! directory (memory-mapped), the training and scoring stage of `bench scale`.
+//!
+//! Workload: a fresh model (TGN by default, preset sizes) for the whole graph (its
+//! node memory is `N x` the memory width, allocated up front and reported as
+//! `model_memory_bytes`); the first `batches` training batches of the log (batch
+//! boundaries as in `linkcast train`: never inside a group of equal timestamps),
+//! each one optimiser step plus absorbing the batch into memory, exactly the
+//! trainer's loop ([`Trainer::train_pass`]), timed as `train_seconds`. Then
+//! `score_pairs` random pairs (endpoints uniform over all nodes, seeded) at the time
+//! of the first event after the trained prefix, in chunks of 10,000 through the
+//! evaluation scorer, timed as `score_seconds`. Opening the graph and building the
+//! model are timed apart (`open_seconds`). Peak RSS is the process high-water mark.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bench::ingest::Machine;
+use crate::eval::scorer::StreamScorer;
+use crate::model::Net;
+use crate::model::config::{ModelConfig, ModelKind};
+use crate::sample::batch::batch_ranges;
+use crate::sample::negatives::DstRange;
+use crate::sample::neighbors::SplitMix64;
+use crate::store::split::{Split, SplitSpec};
+use crate::store::{MmapStore, NodeId, TemporalStore, Time};
+use crate::train::scorer::ModelScorer;
+use crate::train::trainer::{TrainConfig, Trainer};
+use crate::util::mem::{peak_rss_bytes, rss_anon_bytes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainBenchError {
+    #[error("opening the graph {0}")]
+    Open(String, #[source] crate::store::StoreError),
+    #[error("invalid benchmark setting: {0}")]
+    Invalid(String),
+    #[error("training")]
+    Train(#[from] crate::train::TrainError),
+    #[error("model")]
+    Model(#[from] crate::model::ModelError),
+    #[error("scoring")]
+    Eval(#[from] crate::eval::scorer::EvalError),
+    #[error("scratch directory")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainBench {
+    pub graph: PathBuf,
+    pub model: ModelKind,
+    pub batches: usize,
+    pub batch_size: usize,
+    pub score_pairs: usize,
+    pub threads: usize,
+    pub seed: u64,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainBenchReport {
+    pub bench: String,
+    pub params: TrainBench,
+    pub events: usize,
+    pub nodes: u32,
+    pub model: ModelConfig,
+    /// Bytes of the node memory (state, pending messages, times) for all nodes.
+    pub model_memory_bytes: u64,
+    pub open_seconds: f64,
+    pub train_batches: usize,
+    pub train_events: usize,
+    pub train_seconds: f64,
+    pub train_events_per_s: f64,
+    pub mean_loss: f64,
+    pub score_pairs: usize,
+    pub score_seconds: f64,
+    pub score_pairs_per_s: f64,
+    pub peak_rss_bytes: Option<u64>,
+    /// Anonymous memory at the end (node memory, weights, buffers; not the map).
+    pub end_rss_anon_bytes: Option<u64>,
+    pub machine: Machine,
+}
+
+/// Pairs per scoring call.
+const SCORE_CHUNK: usize = 10_000;
+
+pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBenchReport, TrainBenchError> {
+    if b.batches == 0 || b.batch_size == 0 {
+        return Err(TrainBenchError::Invalid("batches and batch size must be at least 1".into()));
+    }
+    let t0 = Instant::now();
+    let mmap =
+        MmapStore::open(&b.graph).map_err(|e| TrainBenchError::Open(b.graph.display().to_string(), e))?;
+    let store: Arc<dyn TemporalStore> = Arc::new(mmap);
+    let (events, nodes) = (store.num_events(), store.num_nodes());
+    // Batch boundaries over a prefix of the log only: the whole time column of a
+    // billion-event graph is not needed (and not read) for a few batches.
+    let segments = store.event_segments();
+    let t: &[Time] = segments.first().map_or(&[], |s| s.t);
+    let prefix = (b.batches * b.batch_size * 2).min(t.len());
+    let mut ranges = batch_ranges(&t[..prefix], 0..prefix, b.batch_size);
+    ranges.truncate(b.batches);
+    let end = ranges.last().map_or(0, |r| r.end);
+    if end + 2 > events || ranges.is_empty() {
+        return Err(TrainBenchError::Invalid(format!(
+            "{events} events are too few for {} batches of {}",
+            b.batches, b.batch_size
+        )));
+    }
+    let (query_t, test_t) = (t[end], t[end + 1]);
+    drop(segments);
+    let mut mc = ModelConfig::preset(b.model, nodes, store.feat_dim(), store.node_feat_dim());
+    mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
+    let net = Net::new(mc.clone(), device, b.seed)?;
+    let model_memory_bytes = net.memory.as_ref().map_or(0, |m| m.bytes() as u64);
+    let split = Split {
+        spec: SplitSpec::default(),
+        train: 0..end,
+        val: end..end + 1,
+        test: end + 1..end + 2,
+        val_start: Some(query_t),
+        test_start: Some(test_t),
+    };
+    let cfg = TrainConfig {
+        epochs: 1,
+        patience: 1,
+        lr: 1e-4,
+        batch_size: b.batch_size,
+        seed: b.seed,
+        threads: b.threads,
+        prefetch: 4,
+        split: "bench".into(),
+        device: format!("{device:?}").to_lowercase(),
+    };
+    let scratch = tempfile::tempdir()?;
+    let mut trainer = Trainer::new(
+        net,
+        store.clone(),
+        cfg,
+        split,
+        DstRange::all(nodes),
+        &scratch.path().join("model"),
+        String::new(),
+        serde_json::Value::Null,
+    )?;
+    let open_seconds = t0.elapsed().as_secs_f64();
+
+    let pass = trainer.train_pass(0, ranges, &mut |_| {})?;
+
+    // Scoring right after the trained prefix (the memory has absorbed it).
+    let mut rng = SplitMix64::new(b.seed ^ 0x7363_6f72_6573);
+    let src: Vec<NodeId> = (0..b.score_pairs).map(|_| rng.below(u64::from(nodes)) as NodeId).collect();
+    let dst: Vec<NodeId> = (0..b.score_pairs).map(|_| rng.below(u64::from(nodes)) as NodeId).collect();
+    let ts = vec![query_t; b.score_pairs];
+    let mut scorer = ModelScorer::from_net(trainer.net, b.batch_size, b.seed);
+    let mut out = Vec::new();
+    let clock = Instant::now();
+    for lo in (0..b.score_pairs).step_by(SCORE_CHUNK) {
+        let hi = (lo + SCORE_CHUNK).min(b.score_pairs);
+        scorer.score(&*store, end..end, &src[lo..hi], &dst[lo..hi], &ts[lo..hi], &mut out)?;
+    }
+    let score_seconds = clock.elapsed().as_secs_f64();
+    let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+    Ok(TrainBenchReport {
+        bench: "train".into(),
+        params: b.clone(),
+        events,
+        nodes,
+        model: mc,
+        model_memory_bytes,
+        open_seconds,
+        train_batches: pass.batches,
+        train_events: pass.events,
+        train_seconds: pass.seconds,
+        train_events_per_s: rate(pass.events, pass.seconds),
+        mean_loss: pass.loss_sum / pass.batches.max(1) as f64,
+        score_pairs: b.score_pairs,
+        score_seconds,
+        score_pairs_per_s: rate(b.score_pairs, score_seconds),
+        peak_rss_bytes: peak_rss_bytes(),
+        end_rss_anon_bytes: rss_anon_bytes(),
+        machine: Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+        },
+    })
+}
