@@ -77,3 +77,56 @@ fn bench_sample_rejects_bad_flags() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// `bench scale` end to end on two tiny sizes: every stage ran in its own process,
+/// the numbers are consistent with the graphs, the plot exists, the graphs are gone.
+#[test]
+fn bench_scale_reports_every_stage_per_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("scale");
+    let out = linkcast()
+        .args(["-q", "bench", "scale", "--sizes", "2000,8000", "--sample-batches", "5", "--sample-batch", "100"])
+        .args(["--train-batches", "3", "--train-batch", "100", "--score-pairs", "500", "--threads", "1"])
+        .args(["--train-max-events", "5000", "--memory-limit", "1G", "-o"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("scale.json")).unwrap()).unwrap();
+    assert_eq!(r, saved, "stdout and scale.json agree");
+    assert!(std::fs::read(out_dir.join("scale.png")).unwrap().starts_with(b"\x89PNG"));
+    let sizes = r["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2);
+    for (s, events) in sizes.iter().zip([2000u64, 8000]) {
+        assert_eq!(s["events"], events);
+        assert_eq!(s["ingest"]["report"]["ingest"]["events"], events, "the ingest saw every generated row");
+        assert!(s["ingest"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+        let disk = &s["disk"];
+        let per = disk["bytes_per_event"].as_f64().unwrap();
+        assert!(per > 48.0 && per < 64.0 + 200_000.0 / events as f64, "{per} B/event");
+        assert_eq!(
+            disk["total_bytes"].as_u64().unwrap(),
+            ["log_bytes", "adjacency_bytes", "ids_bytes", "other_bytes"]
+                .iter()
+                .map(|k| disk[k].as_u64().unwrap())
+                .sum::<u64>()
+        );
+        assert_eq!(s["sample"]["report"]["batches"], 5);
+        assert!(s["sample_roots_per_s"].as_f64().unwrap() > 0.0);
+        assert!(!out_dir.join(format!("g-{events}")).exists(), "graphs are removed without --keep");
+    }
+    // Training ran at the small size only (--train-max-events 5000).
+    let t = &sizes[0]["train"]["report"];
+    assert_eq!(t["train_batches"], 3);
+    assert!(t["train_events"].as_u64().unwrap() >= 300);
+    assert!(sizes[0]["train_events_per_s"].as_f64().unwrap() > 0.0);
+    assert!(sizes[0]["score_pairs_per_s"].as_f64().unwrap() > 0.0);
+    assert!(sizes[1]["train"].is_null());
+    assert!(sizes[1]["skipped"][0].as_str().unwrap().contains("train-max-events"));
+    // Bad sizes are refused before anything runs.
+    let bad = linkcast().args(["bench", "scale", "--sizes", "1e6,1e5", "-o"]).arg(&out_dir).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("increasing"));
+}
