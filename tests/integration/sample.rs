@@ -85,7 +85,8 @@ fn bench_scale_reports_every_stage_per_size() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("scale");
     let out = linkcast()
-        .args(["-q", "bench", "scale", "--sizes", "2000,8000", "--sample-batches", "5", "--sample-batch", "100"])
+        .args(["-q", "bench", "scale", "--sizes", "2000,8000"])
+        .args(["--sample-batches", "5", "--sample-batch", "100"])
         .args(["--train-batches", "3", "--train-batch", "100", "--score-pairs", "500", "--threads", "1"])
         .args(["--train-max-events", "5000", "--memory-limit", "1G", "-o"])
         .arg(&out_dir)
