@@ -108,7 +108,19 @@ pub struct IngestBenchReport {
     pub ingest_report: serde_json::Value,
 }
 
-fn rate(rows: u64, secs: f64) -> f64 {
+impl Machine {
+    /// This machine: logical cores, OS, architecture.
+    pub fn current() -> Machine {
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+        }
+    }
+}
+
+/// `n` per second (0 for an empty interval).
+pub fn rate(rows: u64, secs: f64) -> f64 {
     if secs > 0.0 { rows as f64 / secs } else { 0.0 }
 }
 
@@ -202,11 +214,7 @@ pub fn run_ingest_bench(b: &IngestBench) -> Result<IngestBenchReport, BenchError
         peak_rss_bytes: peak_rss_bytes(),
         start_rss_bytes,
         threads: rayon::current_num_threads(),
-        machine: Machine {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-        },
+        machine: Machine::current(),
         ingest_report,
     })
 }

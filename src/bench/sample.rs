@@ -26,7 +26,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::generate::{GenError, GenSpec, generate_graph};
-use crate::bench::ingest::Machine;
+use crate::bench::ingest::{Machine, rate};
 use crate::ingest::{IngestError, IngestOptions, ingest_files};
 use crate::sample::neighbors::{NeighborSampler, SampleError, Sampled, SamplerConfig, SplitMix64, Strategy};
 use crate::store::{EventId, MemStore, MmapStore, NodeId, StoreError, TemporalStore, Time};
@@ -126,10 +126,6 @@ pub struct SampleBenchReport {
     pub machine: Machine,
 }
 
-fn rate(n: u64, secs: f64) -> f64 {
-    if secs > 0.0 { n as f64 / secs } else { 0.0 }
-}
-
 /// Run the benchmark (see the module docs).
 pub fn run_sample_bench(b: &SampleBench) -> Result<SampleBenchReport, SampleBenchError> {
     if b.batch == 0 || b.k == 0 || b.layers == 0 || b.threads == 0 || b.repeat == 0 {
@@ -213,11 +209,7 @@ fn report<S: TemporalStore>(
         valid_per_root: if totals.roots > 0 { totals.valid_first as f64 / totals.roots as f64 } else { 0.0 },
         peak_rss_bytes: peak_rss_bytes(),
         start_rss_bytes,
-        machine: Machine {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-        },
+        machine: Machine::current(),
     })
 }
 

@@ -6,8 +6,8 @@
 //! 1. ingest: `linkcast generate --events E --nodes N -o - | linkcast ingest - -o DIR
 //!    --memory-limit L --json` (the CSV never touches the disk); rows/s from the
 //!    ingest's own report, wall time of the pipe, peak RSS of the ingest child;
-//! 2. disk: bytes of the graph directory by part (event log, adjacency, ids, other)
-//!    and per event;
+//! 2. disk: bytes of the graph directory by part (event log, features, adjacency,
+//!    ids, node features, meta.json) and per event, from the ingest's report;
 //! 3. sampling: `linkcast bench sample DIR --max-batches B` (batches spread over the
 //!    log, memory-mapped): roots/s and peak RSS;
 //! 4. training and scoring (torch builds, up to `train_max_events`):
@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bench::ingest::Machine;
+use crate::store::write_external::DiskBytes;
 use crate::util::plot::{Panel, PlotError, Series, plot_loglog};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,9 @@ pub struct ScaleSpec {
     pub max_nodes: u64,
     pub zipf: f64,
     pub seed: u64,
+    /// f32 edge-feature columns of the generated events (4 B each per event on disk).
+    #[serde(default)]
+    pub features: usize,
     /// Store one adjacency direction (`ingest --directed`): 32 instead of 48 B/event.
     pub directed: bool,
     /// `--memory-limit` of the ingest (bytes); `None`: the ingest's default.
@@ -95,18 +99,6 @@ pub struct StageReport {
     pub report: Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct DiskReport {
-    pub total_bytes: u64,
-    pub log_bytes: u64,
-    pub adjacency_bytes: u64,
-    pub ids_bytes: u64,
-    pub other_bytes: u64,
-    pub bytes_per_event: f64,
-    pub log_bytes_per_event: f64,
-    pub adjacency_bytes_per_event: f64,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SizeReport {
     pub events: u64,
@@ -119,7 +111,8 @@ pub struct SizeReport {
     pub ingest_rows_per_s: f64,
     /// The ingest's own peak anonymous memory (what `--memory-limit` bounds).
     pub ingest_peak_rss_anon_bytes: Option<u64>,
-    pub disk: DiskReport,
+    /// Bytes on disk by part, as the ingest reported them (from the written meta.json).
+    pub disk: DiskBytes,
     pub sample: StageReport,
     pub sample_roots_per_s: f64,
     pub train: Option<StageReport>,
@@ -222,37 +215,6 @@ fn num(v: &Value, path: &[&str]) -> Option<f64> {
     cur.as_f64()
 }
 
-/// Bytes of a graph directory by part.
-pub fn disk_usage(dir: &Path, events: u64) -> Result<DiskReport, ScaleError> {
-    let mut d = DiskReport::default();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for entry in std::fs::read_dir(&p).map_err(io(format!("listing {}", p.display())))? {
-            let entry = entry.map_err(io(format!("listing {}", p.display())))?;
-            let meta = entry.metadata().map_err(io(format!("reading {}", entry.path().display())))?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-                continue;
-            }
-            let rel = entry.path().strip_prefix(dir).map(Path::to_path_buf).unwrap_or_default();
-            let top = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned());
-            let n = meta.len();
-            d.total_bytes += n;
-            match top.as_deref() {
-                Some("events") => d.log_bytes += n,
-                Some("shards") => d.adjacency_bytes += n,
-                Some("ids") => d.ids_bytes += n,
-                _ => d.other_bytes += n,
-            }
-        }
-    }
-    let per = |b: u64| if events > 0 { b as f64 / events as f64 } else { 0.0 };
-    d.bytes_per_event = per(d.total_bytes);
-    d.log_bytes_per_event = per(d.log_bytes);
-    d.adjacency_bytes_per_event = per(d.adjacency_bytes);
-    Ok(d)
-}
-
 /// Run every size; `on_size` sees each finished size (progress, partial results).
 pub fn run_scale(
     exe: &Path,
@@ -276,11 +238,7 @@ pub fn run_scale(
         bench: "scale".into(),
         spec: spec.clone(),
         sizes,
-        machine: Machine {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-        },
+        machine: Machine::current(),
         mem_total_bytes: crate::util::mem::mem_total_bytes(),
         linkcast_version: env!("CARGO_PKG_VERSION").into(),
     })
@@ -304,6 +262,8 @@ fn run_size(exe: &Path, spec: &ScaleSpec, events: u64) -> Result<SizeReport, Sca
         &spec.seed.to_string(),
         "--zipf",
         &spec.zipf.to_string(),
+        "--features",
+        &spec.features.to_string(),
     ]);
     let mut generator = gen_cmd
         .stdin(Stdio::null())
@@ -320,6 +280,9 @@ fn run_size(exe: &Path, spec: &ScaleSpec, events: u64) -> Result<SizeReport, Sca
     if spec.directed {
         ing.arg("--directed");
     }
+    if spec.features > 0 {
+        ing.args(["--features", &format!("f0..f{}", spec.features - 1)]);
+    }
     let ingest = run(ing, Stdio::from(pipe), "linkcast ingest");
     let mut gen_err = String::new();
     if let Some(mut e) = generator.stderr.take() {
@@ -333,7 +296,10 @@ fn run_size(exe: &Path, spec: &ScaleSpec, events: u64) -> Result<SizeReport, Sca
         return Err(ScaleError::Stage { stage: "generate", events, status: gen_status, stderr: gen_err });
     }
     let ingest_report = parse_report(&ingest, "ingest", events)?;
-    let disk = disk_usage(&dir, events)?;
+    let disk: DiskBytes = ingest_report
+        .pointer("/ingest/memory/disk")
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .ok_or_else(|| ScaleError::Report { stage: "ingest", events, why: "no disk section".into() })?;
 
     // 2. sampling over the memory map.
     let mut s = Command::new(exe);
@@ -428,18 +394,38 @@ pub fn plot_scale(report: &ScaleReport, path: &Path) -> Result<(), ScaleError> {
             series("ingest peak RssAnon", &|s| s.ingest_peak_rss_anon_bytes.map(|b| b as f64)),
             series("sampling peak RSS", &|s| Some(s.sample.peak_rss_bytes as f64)),
             series("training peak RSS", &|s| s.train.as_ref().map(|t| t.peak_rss_bytes as f64)),
-            series("bytes on disk", &|s| Some(s.disk.total_bytes as f64)),
+            series("bytes on disk", &|s| Some(s.disk.total as f64)),
         ],
     };
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    let limit = report.spec.memory_limit.map_or("default".into(), |m| format!("{:.1} GiB", gib(m)));
     let title = format!(
-        "linkcast bench scale: {} cores, {:.0} GiB RAM, ingest memory limit {limit}",
+        "linkcast bench scale: {} cores, {:.0} GiB RAM",
         report.machine.cpus,
-        gib(report.mem_total_bytes.unwrap_or(0)),
+        report.mem_total_bytes.unwrap_or(0) as f64 / (1u64 << 30) as f64,
     );
     plot_loglog(path, &title, "events", &[rates, space])?;
     Ok(())
+}
+
+/// Join reports of separate runs (e.g. the largest size run alone with other
+/// settings) into one, sizes in increasing order; the first report's spec and
+/// machine stand for the whole (each size keeps its own stage reports).
+pub fn merge_reports(paths: &[PathBuf]) -> Result<ScaleReport, ScaleError> {
+    let mut merged: Option<ScaleReport> = None;
+    for p in paths {
+        let text = std::fs::read(p).map_err(io(format!("reading {}", p.display())))?;
+        let r: ScaleReport = serde_json::from_slice(&text)
+            .map_err(|e| ScaleError::Invalid(format!("{} is not a bench scale report: {e}", p.display())))?;
+        match &mut merged {
+            None => merged = Some(r),
+            Some(m) => m.sizes.extend(r.sizes),
+        }
+    }
+    let mut m = merged.ok_or_else(|| ScaleError::Invalid("no reports to merge".into()))?;
+    m.sizes.sort_by_key(|s| s.events);
+    if m.sizes.windows(2).any(|w| w[0].events == w[1].events) {
+        return Err(ScaleError::Invalid("two reports measure the same size".into()));
+    }
+    Ok(m)
 }
 
 /// Write `value` as pretty JSON to `path`, atomically.

@@ -3,8 +3,10 @@
 //!
 //! Workload: a fresh model (TGN by default, preset sizes) for the whole graph (its
 //! node memory is `N x` the memory width, allocated up front and reported as
-//! `model_memory_bytes`); the first `batches` training batches of the log (batch
-//! boundaries as in `linkcast train`: never inside a group of equal timestamps),
+//! `model_memory_bytes`); the first `batches` training batches of the log, or one
+//! whole epoch when the first 70% of the events (about the default split's
+//! training part) hold fewer (`full_epoch`; batch boundaries as in `linkcast train`: never inside
+//! a group of equal timestamps),
 //! each one optimiser step plus absorbing the batch into memory, exactly the
 //! trainer's loop ([`Trainer::train_pass`]), timed as `train_seconds`. Then
 //! `score_pairs` random pairs (endpoints uniform over all nodes, seeded) at the time
@@ -18,7 +20,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::ingest::Machine;
+use crate::bench::ingest::{Machine, rate};
 use crate::eval::scorer::StreamScorer;
 use crate::model::Net;
 use crate::model::config::{ModelConfig, ModelKind};
@@ -70,6 +72,8 @@ pub struct TrainBenchReport {
     pub model_memory_bytes: u64,
     pub open_seconds: f64,
     pub train_batches: usize,
+    /// The batches covered the whole training part of the default split.
+    pub full_epoch: bool,
     pub train_events: usize,
     pub train_seconds: f64,
     pub train_events_per_s: f64,
@@ -99,8 +103,12 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     // billion-event graph is not needed (and not read) for a few batches.
     let segments = store.event_segments();
     let t: &[Time] = segments.first().map_or(&[], |s| s.t);
-    let prefix = (b.batches * b.batch_size * 2).min(t.len());
+    // The default split's training part is the first 70% of events (to the nearest
+    // group of equal timestamps; close enough for a throughput figure).
+    let epoch = (t.len() as f64 * 0.7) as usize;
+    let prefix = (b.batches * b.batch_size * 2).min(epoch);
     let mut ranges = batch_ranges(&t[..prefix], 0..prefix, b.batch_size);
+    let full_epoch = ranges.len() <= b.batches && prefix == epoch;
     ranges.truncate(b.batches);
     let end = ranges.last().map_or(0, |r| r.end);
     if end + 2 > events || ranges.is_empty() {
@@ -162,7 +170,6 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         scorer.score(&*store, end..end, &src[lo..hi], &dst[lo..hi], &ts[lo..hi], &mut out)?;
     }
     let score_seconds = clock.elapsed().as_secs_f64();
-    let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
     Ok(TrainBenchReport {
         bench: "train".into(),
         params: b.clone(),
@@ -172,19 +179,16 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         model_memory_bytes,
         open_seconds,
         train_batches: pass.batches,
+        full_epoch,
         train_events: pass.events,
         train_seconds: pass.seconds,
-        train_events_per_s: rate(pass.events, pass.seconds),
+        train_events_per_s: rate(pass.events as u64, pass.seconds),
         mean_loss: pass.loss_sum / pass.batches.max(1) as f64,
         score_pairs: b.score_pairs,
         score_seconds,
-        score_pairs_per_s: rate(b.score_pairs, score_seconds),
+        score_pairs_per_s: rate(b.score_pairs as u64, score_seconds),
         peak_rss_bytes: peak_rss_bytes(),
         end_rss_anon_bytes: rss_anon_bytes(),
-        machine: Machine {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            os: std::env::consts::OS.into(),
-            arch: std::env::consts::ARCH.into(),
-        },
+        machine: Machine::current(),
     })
 }

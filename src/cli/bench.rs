@@ -292,6 +292,9 @@ pub struct ScaleArgs {
     /// Keep each size's graph directory.
     #[arg(long)]
     pub keep: bool,
+    /// f32 edge-feature columns per generated event (read through the map by training).
+    #[arg(long, default_value_t = 0)]
+    pub features: usize,
     /// Ingest as directed (one adjacency direction: less disk for the largest sizes).
     #[arg(long)]
     pub directed: bool,
@@ -301,8 +304,9 @@ pub struct ScaleArgs {
     /// Events per sampling batch (3 roots per event).
     #[arg(long, default_value_t = 600)]
     pub sample_batch: usize,
-    /// Training batches per size (the first ones of the log).
-    #[arg(long, default_value_t = 50)]
+    /// Training batches per size: the first ones of the log, or one whole epoch (the
+    /// first 70% of events) when that is fewer.
+    #[arg(long, default_value_t = 500)]
     pub train_batches: usize,
     #[arg(long, default_value_t = 200)]
     pub train_batch: usize,
@@ -315,6 +319,9 @@ pub struct ScaleArgs {
     /// Threads for sampling and libtorch.
     #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
     pub threads: usize,
+    /// Run nothing: join these earlier reports (scale.json files) into OUT/scale.json and redraw the plot.
+    #[arg(long, value_delimiter = ',', value_name = "JSON,...")]
+    pub merge: Vec<PathBuf>,
 }
 
 /// A count such as `1000000`, `1e6` or `2.5e7`.
@@ -331,13 +338,22 @@ fn parse_memory(s: &str) -> Result<u64, String> {
 }
 
 fn run_scale_cli(a: ScaleArgs) -> anyhow::Result<()> {
-    use linkcast::bench::scale::{ScaleSpec, plot_scale, run_scale, write_json};
+    use linkcast::bench::scale::{ScaleSpec, merge_reports, plot_scale, run_scale, write_json};
+    if !a.merge.is_empty() {
+        let report = merge_reports(&a.merge).context("merging reports")?;
+        std::fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
+        write_json(&a.output.join("scale.json"), &report).context("writing the report")?;
+        plot_scale(&report, &a.output.join("scale.png")).context("drawing the plot")?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let spec = ScaleSpec {
         sizes: a.sizes,
         events_per_node: a.events_per_node,
         max_nodes: a.max_nodes,
         zipf: a.zipf,
         seed: a.seed,
+        features: a.features,
         memory_limit: a.memory_limit,
         directed: a.directed,
         work_dir: a.output.clone(),

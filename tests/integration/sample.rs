@@ -86,8 +86,8 @@ fn bench_scale_reports_every_stage_per_size() {
     let out_dir = dir.path().join("scale");
     let out = linkcast()
         .args(["-q", "bench", "scale", "--sizes", "2000,8000"])
-        .args(["--sample-batches", "5", "--sample-batch", "100"])
-        .args(["--train-batches", "3", "--train-batch", "100", "--score-pairs", "500", "--threads", "1"])
+        .args(["--sample-batches", "5", "--sample-batch", "100", "--features", "2"])
+        .args(["--train-batches", "30", "--train-batch", "100", "--score-pairs", "500", "--threads", "1"])
         .args(["--train-max-events", "5000", "--memory-limit", "1G", "-o"])
         .arg(&out_dir)
         .output()
@@ -108,24 +108,46 @@ fn bench_scale_reports_every_stage_per_size() {
         let per = disk["bytes_per_event"].as_f64().unwrap();
         assert!(per > 48.0 && per < 64.0 + 200_000.0 / events as f64, "{per} B/event");
         assert_eq!(
-            disk["total_bytes"].as_u64().unwrap(),
-            ["log_bytes", "adjacency_bytes", "ids_bytes", "other_bytes"]
+            disk["total"].as_u64().unwrap(),
+            ["log", "features", "adjacency", "ids", "node_features", "meta"]
                 .iter()
                 .map(|k| disk[k].as_u64().unwrap())
                 .sum::<u64>()
         );
+        assert_eq!(disk["log"].as_u64().unwrap(), 16 * events + 3 * 64, "16 B/event + 3 headers");
+        assert_eq!(disk["features"].as_u64().unwrap(), 8 * events + 64, "two f32 features per event");
         assert_eq!(s["sample"]["report"]["batches"], 5);
         assert!(s["sample_roots_per_s"].as_f64().unwrap() > 0.0);
         assert!(!out_dir.join(format!("g-{events}")).exists(), "graphs are removed without --keep");
     }
-    // Training ran at the small size only (--train-max-events 5000).
+    // Training ran at the small size only (--train-max-events 5000), one whole epoch
+    // (the first 70% of 2000 events) since that is fewer than 30 batches.
     let t = &sizes[0]["train"]["report"];
-    assert_eq!(t["train_batches"], 3);
-    assert!(t["train_events"].as_u64().unwrap() >= 300);
+    assert_eq!(t["full_epoch"], true);
+    assert_eq!(t["model"]["edge_dim"], 2, "the model reads the edge features through the map");
+    let ev = t["train_events"].as_u64().unwrap();
+    assert!((1300..=1400).contains(&ev), "{ev} events in one epoch");
     assert!(sizes[0]["train_events_per_s"].as_f64().unwrap() > 0.0);
     assert!(sizes[0]["score_pairs_per_s"].as_f64().unwrap() > 0.0);
     assert!(sizes[1]["train"].is_null());
     assert!(sizes[1]["skipped"][0].as_str().unwrap().contains("train-max-events"));
+    // --merge joins reports without running anything; the same size twice is refused.
+    let json = out_dir.join("scale.json");
+    let merged_dir = dir.path().join("merged");
+    let m = linkcast()
+        .args(["-q", "bench", "scale", "--merge"])
+        .arg(&json)
+        .arg("-o")
+        .arg(&merged_dir)
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let merged: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+    assert_eq!(merged["sizes"], r["sizes"]);
+    assert!(merged_dir.join("scale.png").is_file());
+    let both = format!("{},{}", json.display(), json.display());
+    let m = linkcast().args(["bench", "scale", "--merge", &both, "-o"]).arg(&merged_dir).output().unwrap();
+    assert!(!m.status.success() && String::from_utf8_lossy(&m.stderr).contains("same size"));
     // Bad sizes are refused before anything runs.
     let bad = linkcast().args(["bench", "scale", "--sizes", "1e6,1e5", "-o"]).arg(&out_dir).output().unwrap();
     assert!(!bad.status.success());
