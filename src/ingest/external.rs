@@ -41,9 +41,7 @@ use std::time::{Duration, Instant};
 
 use crate::ingest::builder::Builder;
 use crate::ingest::report::{FileReport, IngestReport, MemoryReport};
-use crate::ingest::{
-    IngestError, IngestOptions, Progress, finish_in_memory, intern, node_features, parse_inputs,
-};
+use crate::ingest::{IngestError, IngestOptions, Progress, finish_in_memory, parse_inputs};
 use crate::store::format::{IdsMeta, read_meta, write_array};
 use crate::store::runs::RunSpill;
 use crate::store::write::{IdArrays, id_arrays, write_meta};
@@ -508,25 +506,13 @@ fn external_finish(
     let ts = Instant::now();
 
     // Ids and node features first, so the id map can be freed before the merge.
-    let node_features = match &opts.node_features {
-        Some(p) => Some(node_features::read_node_features(p, &b, opts.on_bad_row)?),
-        None => None,
-    };
-    b.finish_ids()?;
+    let (node_features, names, id_kind) = crate::ingest::close_ids(&mut b, opts)?;
     let bipartite = b.bipartite();
     let n_src = b.n_src();
     let nodes = b.num_nodes();
     let feature_names = b.feature_names();
-    let names = match &b.dst_ids {
-        Some(d) => intern::external_ids(&[&b.src_ids, d]),
-        None => intern::external_ids(&[&b.src_ids]),
-    };
     let (skipped, examples) = (b.skipped, std::mem::take(&mut b.examples));
     drop(b);
-    let id_kind = match names {
-        crate::store::ExternalIds::Int(_) => "int",
-        crate::store::ExternalIds::Str(_) => "str",
-    };
     let (nf, nf_report) = node_features.map_or((None, None), |(f, r)| (Some(f), Some(r)));
     let nf = nf.filter(|f| f.dim > 0);
     let mut tail_arrays = Vec::new();

@@ -57,6 +57,32 @@ pub use options::{BadRowPolicy, ColumnRef, FeatureItem, FeatureSpec, Format, Ing
 pub use report::{ColumnsReport, FileReport, IngestReport, MemoryReport, NodeFeaturesReport};
 
 use builder::Builder;
+
+/// Shared by both ingest paths once every row is in: node features joined through
+/// the id map, then the map closed; returns its external names and their kind.
+#[allow(clippy::type_complexity)]
+pub(crate) fn close_ids(
+    b: &mut Builder,
+    opts: &IngestOptions,
+) -> Result<
+    (Option<(crate::store::NodeFeatures, NodeFeaturesReport)>, crate::store::ExternalIds, &'static str),
+    IngestError,
+> {
+    let node_features = match &opts.node_features {
+        Some(p) => Some(node_features::read_node_features(p, b, opts.on_bad_row)?),
+        None => None,
+    };
+    b.finish_ids()?;
+    let names = match &b.dst_ids {
+        Some(d) => intern::external_ids(&[&b.src_ids, d]),
+        None => intern::external_ids(&[&b.src_ids]),
+    };
+    let id_kind = match names {
+        crate::store::ExternalIds::Int(_) => "int",
+        crate::store::ExternalIds::Str(_) => "str",
+    };
+    Ok((node_features, names, id_kind))
+}
 use source::Input;
 
 /// The parsed graph and what happened while parsing it.
@@ -152,22 +178,10 @@ pub(crate) fn finish_in_memory(
     let out_of_order = b.events.stable_sort_by_time();
     let sort_seconds = ts.elapsed().as_secs_f64();
 
-    let node_features = match &opts.node_features {
-        Some(p) => Some(node_features::read_node_features(p, &b, opts.on_bad_row)?),
-        None => None,
-    };
-    b.finish_ids()?;
+    let (node_features, names, id_kind) = close_ids(&mut b, opts)?;
     let bipartite = b.bipartite();
     let n_src = b.n_src();
     let nodes = b.num_nodes();
-    let names = match &b.dst_ids {
-        Some(d) => intern::external_ids(&[&b.src_ids, d]),
-        None => intern::external_ids(&[&b.src_ids]),
-    };
-    let id_kind = match names {
-        crate::store::ExternalIds::Int(_) => "int",
-        crate::store::ExternalIds::Str(_) => "str",
-    };
 
     let rows_read: u64 = files.iter().map(|f| f.rows_read).sum();
     let total_seconds = t0.elapsed().as_secs_f64();
