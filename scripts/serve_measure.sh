@@ -7,24 +7,18 @@
 # (the load generator posts events). Results: JSON files in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/serve_lib.sh
 B=${BIN:-target/release/linkcast}
 MODEL=${MODEL:?set MODEL to a model directory written by linkcast train}
 OUT=${OUT:-runs/serve-measure}
 SECONDS_LOAD=${SECONDS_LOAD:-60}
-rm -rf "$OUT/model" "$OUT/model.wal" "$OUT/model/live"
 mkdir -p "$OUT"
+rm -rf "$OUT/model" "$OUT/model.wal"
 cp -r "$MODEL" "$OUT/model"
 rm -rf "$OUT/model/live" "$OUT/model/live.wal"
 "$B" -q bench serve "$OUT/model" >"$OUT/library.json"
-"$B" serve "$OUT/model" --addr 127.0.0.1:0 >"$OUT/serve.out" 2>"$OUT/serve.err" &
-PID=$!
+start_server "$B" "$MODEL" "$OUT"
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  grep -q "listening on" "$OUT/serve.out" 2>/dev/null && break
-  sleep 0.5
-done
-ADDR=$(sed -n 's/^listening on //p' "$OUT/serve.out" | head -1)
-[ -n "$ADDR" ] || { echo "server did not start; see $OUT/serve.err" >&2; exit 1; }
 "$B" -q bench http --addr "$ADDR" --connections 1 --mix score --queries 1 --seconds 20 --max-requests 1000000 \
   >"$OUT/http-single.json"
 "$B" -q bench http --addr "$ADDR" --connections 1 --mix score --queries 1000 --seconds 20 \

@@ -6,6 +6,7 @@
 # load with writes. Results: JSON per run in $OUT, summary table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/serve_lib.sh
 BASE=${BASE:?path of the baseline binary}
 NEW=${NEW:-target/release/linkcast}
 MODEL=${MODEL:?set MODEL to a model directory written by linkcast train}
@@ -14,19 +15,7 @@ SECS=${SECS:-15}
 mkdir -p "$OUT"
 PID=
 trap '[ -n "$PID" ] && kill -TERM $PID 2>/dev/null || true' EXIT
-start() { # $1 binary
-  rm -rf "$OUT/model"
-  cp -r "$MODEL" "$OUT/model"
-  rm -rf "$OUT/model/live" "$OUT/model/live.wal"
-  "$1" serve "$OUT/model" --addr 127.0.0.1:0 >"$OUT/serve.out" 2>"$OUT/serve.err" &
-  PID=$!
-  for _ in $(seq 600); do
-    grep -q "listening on" "$OUT/serve.out" 2>/dev/null && break
-    sleep 0.5
-  done
-  ADDR=$(sed -n 's/^listening on //p' "$OUT/serve.out" | head -1)
-  [ -n "$ADDR" ] || { echo "server did not start; see $OUT/serve.err" >&2; exit 1; }
-}
+start() { start_server "$1" "$MODEL" "$OUT"; }
 stop() { kill -TERM $PID; wait $PID || true; PID=; }
 run() { # $1 label, rest: bench http flags
   local label=$1; shift
