@@ -133,24 +133,35 @@ impl TemporalAttention {
         let (r, k) = (kin.mask.size()[0], kin.mask.size()[1]);
         let (h, a) = (self.heads, self.dim);
         let dh = a / h;
-        let node = self.kv_node.forward(kin.nodes);
+        // Keys and values `[R * K, 2a]`: the node part (with the time part's bias)
+        // per distinct row, gathered per slot, then the time and edge products
+        // accumulated into it by `addmm`, with no separate sum or bias broadcast.
+        let mut node = self.kv_node.forward(kin.nodes);
+        if let Some(b) = &self.kv_time.bs {
+            node = node + b;
+        }
         let node = match kin.index {
             Some(ix) => node.index_select(0, ix),
             None => node,
         };
-        let mut kv = node + self.kv_time.forward(kin.time);
+        let mut kv = node.addmm(kin.time, &self.kv_time.ws.tr());
         if let (Some(lin), Some(e)) = (&self.kv_edge, kin.edge) {
-            kv += lin.forward(e);
+            kv = kv.addmm(e, &lin.ws.tr());
         }
-        let kv = kv.view([r, k, 2, h, dh]);
-        let key = kv.select(2, 0).transpose(1, 2); // [R, H, K, dh]
-        let val = kv.select(2, 1).transpose(1, 2);
-        let q = self.q.forward(root).view([r, h, 1, dh]);
-        let scores = q.matmul(&key.transpose(-2, -1)) / (dh as f64).sqrt(); // [R, H, 1, K]
-        let m = kin.mask.view([r, 1, 1, k]);
+        // Scores and the weighted sum as broadcast products over `[R, K, H, dh]`
+        // views (with K = 10 these beat R x H tiny batched matrix products), and
+        // keys and values split without copies (their gradients are joined by one
+        // `cat`, where two `select`s would each zero-fill a full-size gradient).
+        let kv = kv.view([r, k, 2 * a]);
+        let kv = kv.split(a, -1);
+        let key = kv[0].view([r, k, h, dh]);
+        let val = kv[1].view([r, k, h, dh]);
+        let q = self.q.forward(root).view([r, 1, h, dh]);
+        let scores = (q * key).sum_dim_intlist(-1, false, Kind::Float) / (dh as f64).sqrt(); // [R, K, H]
+        let m = kin.mask.view([r, k, 1]);
         let scores = scores.masked_fill(&m.logical_not(), -1e30);
-        let attn = scores.softmax(-1, Kind::Float) * m.to_kind(Kind::Float);
-        let out = attn.matmul(&val).view([r, a]);
+        let attn = scores.softmax(1, Kind::Float) * m.to_kind(Kind::Float);
+        let out = (attn.unsqueeze(-1) * val).sum_dim_intlist(1, false, Kind::Float).view([r, a]);
         // Rows with no neighbour: attention output exactly zero.
         let any = kin.mask.any_dim(1, true).to_kind(Kind::Float);
         let out = self.o.forward(&out) * any;

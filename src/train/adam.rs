@@ -1,10 +1,16 @@
 //! Adam (Kingma & Ba) over the model's trainable tensors, with its state in plain
 //! tensors so a checkpoint can save and restore it exactly (`--resume` must equal
 //! an uninterrupted run, which libtorch's optimiser wrapper cannot promise).
+//!
+//! The moments of all parameters live in two flat buffers (`m[i]`, `v[i]` are views
+//! into them), so a step is one concatenation of the gradients, a handful of
+//! whole-buffer operations and one subtraction per parameter, instead of a dozen
+//! small operations per parameter: at TGN's sizes (19 tensors, 0.2M values) the
+//! per-operation overhead, not the arithmetic, was the cost of a step.
 
 use std::path::Path;
 
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::model::ModelError;
 
@@ -15,6 +21,10 @@ pub struct Adam {
     eps: f64,
     step: i64,
     params: Vec<(String, Tensor)>,
+    /// Offset and length of each parameter in the flat buffers.
+    spans: Vec<(i64, i64)>,
+    m_flat: Tensor,
+    v_flat: Tensor,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
 }
@@ -22,9 +32,24 @@ pub struct Adam {
 impl Adam {
     /// `params` in a fixed order (the model's named trainables).
     pub fn new(params: Vec<(String, Tensor)>, lr: f64) -> Adam {
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, params, m, v }
+        let mut spans = Vec::with_capacity(params.len());
+        let mut total = 0i64;
+        for (_, p) in &params {
+            spans.push((total, p.numel() as i64));
+            total += p.numel() as i64;
+        }
+        let device = params.first().map_or(Device::Cpu, |(_, p)| p.device());
+        let m_flat = Tensor::zeros([total], (Kind::Float, device));
+        let v_flat = Tensor::zeros([total], (Kind::Float, device));
+        let views = |flat: &Tensor| -> Vec<Tensor> {
+            params
+                .iter()
+                .zip(&spans)
+                .map(|((_, p), &(o, n))| flat.narrow(0, o, n).view(p.size().as_slice()))
+                .collect()
+        };
+        let (m, v) = (views(&m_flat), views(&v_flat));
+        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, params, spans, m_flat, v_flat, m, v }
     }
 
     /// Backpropagate `loss` to the parameters and take one step. A parameter that
@@ -58,6 +83,19 @@ impl Adam {
         let bc2 = 1.0 - self.beta2.powi(self.step as i32);
         let step_size = self.lr / bc1;
         tch::no_grad(|| {
+            if grads.len() == self.params.len() && grads.iter().all(|g| g.defined()) {
+                // Every parameter moves: whole-buffer updates.
+                let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
+                let g = Tensor::cat(&flat, 0);
+                let _ = self.m_flat.g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
+                let _ = self.v_flat.g_mul_scalar_(self.beta2).addcmul_(&g, &(&g * (1.0 - self.beta2)));
+                let denom = (&self.v_flat / bc2).sqrt() + self.eps;
+                let update = &self.m_flat / denom * step_size;
+                for ((_, p), &(o, n)) in self.params.iter_mut().zip(&self.spans) {
+                    let _ = p.g_sub_(&update.narrow(0, o, n).view(p.size().as_slice()));
+                }
+                return;
+            }
             for (i, g) in grads.iter().enumerate() {
                 if !g.defined() {
                     continue;
@@ -99,8 +137,10 @@ impl Adam {
                     path.display()
                 )));
             }
-            self.m[i] = m.to_device(p.device());
-            self.v[i] = v.to_device(p.device());
+            tch::no_grad(|| {
+                self.m[i].copy_(&m);
+                self.v[i].copy_(&v);
+            });
         }
         self.step = Vec::<i64>::try_from(find("step")?)?.first().copied().unwrap_or(0);
         Ok(())
