@@ -87,6 +87,32 @@ impl Adam {
                 // Every parameter moves: whole-buffer updates.
                 let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
                 let g = Tensor::cat(&flat, 0);
+                if g.device() == Device::Cpu && g.kind() == Kind::Float {
+                    // One pass over the flat buffers; `g` becomes the update.
+                    let n = g.numel();
+                    // SAFETY: three distinct contiguous f32 CPU tensors of `n` values
+                    // (`g` was just allocated by `cat`; the moment buffers are owned
+                    // here), not otherwise accessed while the slices live.
+                    let (gs, ms, vs) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(g.data_ptr() as *mut f32, n),
+                            std::slice::from_raw_parts_mut(self.m_flat.data_ptr() as *mut f32, n),
+                            std::slice::from_raw_parts_mut(self.v_flat.data_ptr() as *mut f32, n),
+                        )
+                    };
+                    let c = AdamConsts {
+                        b1: self.beta1 as f32,
+                        b2: self.beta2 as f32,
+                        inv_bc2: (1.0 / bc2) as f32,
+                        eps: self.eps as f32,
+                        step_size: step_size as f32,
+                    };
+                    adam_in_place(gs, ms, vs, &c);
+                    for ((_, p), &(o, n)) in self.params.iter_mut().zip(&self.spans) {
+                        let _ = p.g_sub_(&g.narrow(0, o, n).view(p.size().as_slice()));
+                    }
+                    return;
+                }
                 let _ = self.m_flat.g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
                 let _ = self.v_flat.g_mul_scalar_(self.beta2).addcmul_(&g, &(&g * (1.0 - self.beta2)));
                 let denom = (&self.v_flat / bc2).sqrt() + self.eps;
@@ -144,5 +170,100 @@ impl Adam {
         }
         self.step = Vec::<i64>::try_from(find("step")?)?.first().copied().unwrap_or(0);
         Ok(())
+    }
+}
+
+struct AdamConsts {
+    b1: f32,
+    b2: f32,
+    inv_bc2: f32,
+    eps: f32,
+    step_size: f32,
+}
+
+/// The Adam update over flat CPU buffers: moments in place, and `g` replaced by
+/// the step `lr / bc1 * m / (sqrt(v / bc2) + eps)` (the same formula as the tensor
+/// path, in f32). A plain loop the compiler vectorises: on CPU this is one pass
+/// where the tensor path makes eight over 0.9 MB and allocates four temporaries.
+fn adam_in_place(g: &mut [f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
+    let (a1, a2) = (1.0 - c.b1, 1.0 - c.b2);
+    for ((g, m), v) in g.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+        let gi = *g;
+        *m = c.b1 * *m + a1 * gi;
+        *v = c.b2 * *v + a2 * gi * gi;
+        *g = *m / ((*v * c.inv_bc2).sqrt() + c.eps) * c.step_size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Textbook Adam in f64, per value: the oracle for both paths.
+    fn oracle(p0: &[f64], grads: &[Vec<f64>], lr: f64) -> Vec<f64> {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        let mut p = p0.to_vec();
+        let (mut m, mut v) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+        for (t, g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let mh = m[i] / (1.0 - b1.powi(t));
+                let vh = v[i] / (1.0 - b2.powi(t));
+                p[i] -= lr * mh / (vh.sqrt() + eps);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn flat_cpu_step_and_skipping_step_match_textbook_adam() {
+        let lr = 0.01;
+        let values: Vec<f32> = (0..10).map(|i| (i as f32 * 0.37).sin()).collect();
+        let grads: Vec<Vec<f32>> = (0..4)
+            .map(|s| (0..10).map(|i| ((i * 7 + s * 3) as f32 * 0.21).cos() * (1.0 + s as f32)).collect())
+            .collect();
+        let want = oracle(
+            &values.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
+            &grads.iter().map(|g| g.iter().map(|&x| f64::from(x)).collect()).collect::<Vec<_>>(),
+            lr,
+        );
+        // Two parameters (4 and 6 values) over the flat buffers.
+        let make = || {
+            let a = Tensor::from_slice(&values[..4]).view([2, 2]);
+            let b = Tensor::from_slice(&values[4..]);
+            Adam::new(vec![("a".into(), a), ("b".into(), b)], lr)
+        };
+        let split = |g: &[f32]| vec![Tensor::from_slice(&g[..4]).view([2, 2]), Tensor::from_slice(&g[4..])];
+        let read = |adam: &Adam| -> Vec<f64> {
+            adam.params()
+                .iter()
+                .flat_map(|p| Vec::<f32>::try_from(p.reshape([-1])).unwrap())
+                .map(f64::from)
+                .collect()
+        };
+        // All gradients defined: the flat one-pass path.
+        let mut flat = make();
+        for g in &grads {
+            flat.step_with(&split(g));
+        }
+        for (x, y) in read(&flat).iter().zip(want.iter()) {
+            assert!((x - y).abs() < 1e-5, "{x} vs textbook {y}");
+        }
+        // An undefined gradient: the per-parameter path, which leaves `a` alone and
+        // moves `b` as Adam's first step.
+        let mut skip = make();
+        skip.step_with(&[Tensor::new(), Tensor::from_slice(&grads[0][4..])]);
+        let got = read(&skip);
+        assert_eq!(&got[..4], &values[..4].iter().map(|&x| f64::from(x)).collect::<Vec<_>>()[..]);
+        let one = oracle(
+            &values[4..].iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
+            &[grads[0][4..].iter().map(|&x| f64::from(x)).collect()],
+            lr,
+        );
+        for (x, y) in got[4..].iter().zip(&one) {
+            assert!((x - y).abs() < 1e-5, "{x} vs textbook {y}");
+        }
     }
 }
