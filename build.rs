@@ -28,6 +28,23 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
     build_c10d_shim(&lib);
+    build_op_profiler(&lib);
+}
+
+/// Compile `src/bench/op_profile.cpp`, the per-operator timer behind
+/// `linkcast bench train --op-profile` (a libtorch RecordFunction callback).
+fn build_op_profiler(lib: &str) {
+    let src = "src/bench/op_profile.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    let include = Path::new(lib).parent().map(|p| p.join("include")).unwrap_or_default();
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file(src)
+        .include(&include)
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .warnings(false)
+        .compile("linkcast_opprof");
 }
 
 /// Compile `src/dist/c10d_shim.cpp`, the C interface to c10d's TCPStore and Gloo

@@ -13,6 +13,13 @@
 //! of the first event after the trained prefix, in chunks of 10,000 through the
 //! evaluation scorer, timed as `score_seconds`. Opening the graph and building the
 //! model are timed apart (`open_seconds`). Peak RSS is the process high-water mark.
+//!
+//! `phases` splits the training time into waiting for the next prepared batch,
+//! forward, backward, optimiser step and absorbing (host seconds). With
+//! `op_profile > 0` the pass runs under the operator profiler ([`super::op_profile`])
+//! and the report adds the top operators by self time, the time per operator
+//! category, and the training time spent outside libtorch (Rust, sampling, waits);
+//! the profiler slows the pass, so its `train_events_per_s` is not a throughput figure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +28,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::bench::ingest::{Machine, rate};
+use crate::bench::op_profile::{CategoryStat, OpProfile, OpStat, by_category};
 use crate::eval::scorer::StreamScorer;
 use crate::model::Net;
 use crate::model::config::{ModelConfig, ModelKind};
@@ -30,7 +38,7 @@ use crate::sample::neighbors::SplitMix64;
 use crate::store::split::{Split, SplitSpec};
 use crate::store::{MmapStore, NodeId, TemporalStore, Time};
 use crate::train::scorer::ModelScorer;
-use crate::train::trainer::{TrainConfig, Trainer};
+use crate::train::trainer::{Phases, TrainConfig, Trainer};
 use crate::util::mem::{peak_rss_bytes, rss_anon_bytes};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +67,27 @@ pub struct TrainBench {
     pub threads: usize,
     pub seed: u64,
     pub device: String,
+    /// Profile the training pass per operator and report this many operators (0: off).
+    #[serde(default)]
+    pub op_profile: usize,
+    /// Key the operator profile by input shapes as well.
+    #[serde(default)]
+    pub op_shapes: bool,
+}
+
+/// Where the training pass spent its time, per libtorch operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpProfileReport {
+    /// Self time of every operator together (seconds inside libtorch).
+    pub libtorch_self_s: f64,
+    /// Training time not inside any libtorch operator: Rust batch handling, waits
+    /// for prepared batches, the loop itself.
+    pub outside_libtorch_s: f64,
+    pub categories: Vec<CategoryStat>,
+    /// The operators with the largest self time.
+    pub top: Vec<OpStat>,
+    /// How many distinct operators (or operator-and-shape keys) were seen.
+    pub distinct: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +107,10 @@ pub struct TrainBenchReport {
     pub train_seconds: f64,
     pub train_events_per_s: f64,
     pub mean_loss: f64,
+    /// The training time by phase (host seconds).
+    pub phases: Phases,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub op_profile: Option<OpProfileReport>,
     pub score_pairs: usize,
     pub score_seconds: f64,
     pub score_pairs_per_s: f64,
@@ -155,7 +188,21 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     )?;
     let open_seconds = t0.elapsed().as_secs_f64();
 
-    let pass = trainer.train_pass(0, ranges, &mut |_| {})?;
+    let profile = (b.op_profile > 0).then(|| OpProfile::start(b.op_shapes));
+    let pass = trainer.train_pass(0, ranges, &mut |_| {});
+    let op_profile = profile.map(|p| {
+        let stats = p.stop();
+        let libtorch_self_s: f64 = stats.iter().map(|s| s.self_s).sum();
+        let seconds = pass.as_ref().map_or(0.0, |p| p.seconds);
+        OpProfileReport {
+            libtorch_self_s,
+            outside_libtorch_s: (seconds - libtorch_self_s).max(0.0),
+            categories: by_category(&stats),
+            distinct: stats.len(),
+            top: stats.into_iter().take(b.op_profile).collect(),
+        }
+    });
+    let pass = pass?;
 
     // Scoring right after the trained prefix (the memory has absorbed it).
     let mut rng = SplitMix64::new(b.seed ^ 0x7363_6f72_6573);
@@ -184,6 +231,8 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         train_seconds: pass.seconds,
         train_events_per_s: rate(pass.events as u64, pass.seconds),
         mean_loss: pass.loss_sum / pass.batches.max(1) as f64,
+        phases: pass.phases,
+        op_profile,
         score_pairs: b.score_pairs,
         score_seconds,
         score_pairs_per_s: rate(b.score_pairs as u64, score_seconds),

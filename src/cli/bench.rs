@@ -393,6 +393,7 @@ fn run_scale_cli(a: ScaleArgs) -> anyhow::Result<()> {
 #[command(after_help = "Examples:
   linkcast bench train runs/scale/g-10000000 --batches 50
   linkcast bench train runs/wikipedia --model graphmixer --score-pairs 1000000 --device cuda
+  linkcast bench train runs/collegemsg --batches 100000 --threads 2 --op-profile 25
 
 Times the first --batches training batches of the log (one optimiser step and one memory update
 each, as `linkcast train`), then --score-pairs random pairs right after them.")]
@@ -414,6 +415,13 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Profile the training pass per libtorch operator and list the top N by self
+    /// time, with time per category and the time outside libtorch (slows the pass).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub op_profile: usize,
+    /// Key the operator profile by input shapes too.
+    #[arg(long, requires = "op_profile")]
+    pub op_shapes: bool,
 }
 
 #[cfg(feature = "torch")]
@@ -431,7 +439,12 @@ fn run_train(a: TrainArgs) -> anyhow::Result<()> {
         threads,
         seed: a.seed,
         device: a.device,
+        op_profile: a.op_profile,
+        op_shapes: a.op_shapes,
     };
+    // As `linkcast train`: keep freed pages mapped, or every batch page-faults its
+    // buffers back in and the figure understates training speed.
+    linkcast::util::mem::keep_freed_memory();
     let report = run_train_bench(&bench, device)
         .with_context(|| format!("bench train on {} failed", a.graph.display()))?;
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -55,6 +55,9 @@ pub struct EpochRecord {
     pub events_per_s: f64,
     pub val: SplitMetrics,
     pub peak_rss_mb: f64,
+    /// Where the training seconds went (absent in metrics written before 0.1 had it).
+    #[serde(default)]
+    pub phases: Phases,
 }
 
 /// What a finished run reports.
@@ -93,6 +96,8 @@ pub struct Trainer {
     /// Tests: fail after this many training batches in total (an interrupted run).
     pub fail_after_batches: Option<usize>,
     batches_done: usize,
+    /// Phase times of the running pass.
+    phases: Phases,
     /// Data-parallel training (`--distributed`): this process is one replica of
     /// the group; it scores its slice of every batch, gradients are summed over
     /// the group, and every replica absorbs the whole batch (see [`crate::dist`]).
@@ -112,6 +117,38 @@ pub struct PassStats {
     pub seconds: f64,
     /// Sum of the batches' mean losses.
     pub loss_sum: f64,
+    /// Where the pass's wall-clock time went.
+    pub phases: Phases,
+}
+
+/// Wall-clock seconds of a training pass by phase, measured on the host. On the
+/// CPU every libtorch call returns when its work is done, so the phases add up to
+/// the pass; on a GPU they are the host's time to issue the work (a phase that
+/// reads a value back also waits for the work queued before it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phases {
+    /// Waiting for the next prepared batch (sampling, negatives, gathering run on
+    /// the rayon pool ahead of the model; this is the part not hidden).
+    pub wait_batch: f64,
+    /// Memory update of the batch's nodes, embeddings, decoder and loss.
+    pub forward: f64,
+    /// Backpropagation to the parameters.
+    pub backward: f64,
+    /// The optimiser step (with the gradient exchange when data-parallel).
+    pub step: f64,
+    /// Folding the batch into the memory after the step (no gradients).
+    pub absorb: f64,
+    /// Everything else in the loop (loss bookkeeping, progress, step records).
+    pub other: f64,
+}
+
+impl Phases {
+    /// Forward from `t0` to `t1`, backward to `t2`, the step until now.
+    fn add_step(&mut self, t0: Instant, t1: Instant, t2: Instant) {
+        self.forward += (t1 - t0).as_secs_f64();
+        self.backward += (t2 - t1).as_secs_f64();
+        self.step += t2.elapsed().as_secs_f64();
+    }
 }
 
 const EVAL_TAG: u64 = 0x6576_616c_5f6e_6567; // "eval_neg"
@@ -160,6 +197,7 @@ impl Trainer {
             max_batches: None,
             fail_after_batches: None,
             batches_done: 0,
+            phases: Phases::default(),
             replica: None,
             steps: None,
             trained: Vec::new(),
@@ -328,6 +366,7 @@ impl Trainer {
             events_per_s: pass.events as f64 / pass.seconds.max(1e-9),
             val,
             peak_rss_mb: crate::util::mem::peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
+            phases: pass.phases,
         })
     }
 
@@ -359,9 +398,12 @@ impl Trainer {
         let mut loss_acc = Tensor::zeros([], (Kind::Double, self.net.device()));
         let (mut read, mut read_at, mut shown) = (0.0, 0usize, f64::NAN);
         let mut batches = 0usize;
+        self.phases = Phases::default();
+        let mut waited = Instant::now();
         for b in pipe {
             let b = b?;
             let step_start = Instant::now();
+            self.phases.wait_batch += (step_start - waited).as_secs_f64();
             let n = b.len() as i64;
             let (loss, exchange, scored) = self.step(&b)?;
             // The loss stays on the device and is read every 16 batches: reading it
@@ -385,7 +427,9 @@ impl Trainer {
                     // A truncated epoch (max_batches) never skips events in between.
                     return Err(TrainError::Invalid("batches out of order".into()));
                 }
+                let t = Instant::now();
                 self.net.absorb(&*self.store, b.range.clone())?;
+                self.phases.absorb += t.elapsed().as_secs_f64();
             }
             if let Some(steps) = &mut self.steps {
                 let r0 = b.range.start;
@@ -405,6 +449,7 @@ impl Trainer {
             }
             on(Progress::Batch { events: n as usize, loss: shown });
             self.batches_done += 1;
+            waited = Instant::now();
             if self.fail_after_batches.is_some_and(|m| self.batches_done >= m) {
                 return Err(TrainError::Invalid(format!(
                     "interrupted after {} batches (test)",
@@ -416,7 +461,11 @@ impl Trainer {
         if !loss_sum.is_finite() {
             return Err(TrainError::Invalid(format!("loss became {loss_sum} in epoch {epoch}")));
         }
-        Ok(PassStats { batches, events, seconds: start.elapsed().as_secs_f64(), loss_sum })
+        let seconds = start.elapsed().as_secs_f64();
+        let mut phases = self.phases;
+        let p = &phases;
+        phases.other = (seconds - p.wait_batch - p.forward - p.backward - p.step - p.absorb).max(0.0);
+        Ok(PassStats { batches, events, seconds, loss_sum, phases })
     }
 
     /// One optimiser step on batch `b`: the batch's loss (detached, on the device),
@@ -427,11 +476,16 @@ impl Trainer {
     /// then the same Adam step on every replica.
     fn step(&mut self, b: &Batch) -> Result<(Tensor, Exchange, std::ops::Range<usize>), TrainError> {
         let n = b.len();
+        let t0 = Instant::now();
         let Some(rep) = &self.replica else {
             let emb =
                 self.net.embed(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
             let loss = self.pair_loss(&emb, n, None);
-            self.adam.backward_step(&loss);
+            let t1 = Instant::now();
+            let grads = self.adam.gradients(&loss);
+            let t2 = Instant::now();
+            self.adam.step_with(&grads);
+            self.phases.add_step(t0, t1, t2);
             return Ok((loss.detach(), Exchange::default(), 0..n));
         };
         let part = rank_slice(n, rep.rank(), rep.world());
@@ -442,9 +496,12 @@ impl Trainer {
             let emb = self.net.embed(&*self.store, Roots { nodes: &nodes, t: &t, layers: &layers })?;
             Some(self.pair_loss(&emb, part.len(), Some(n)))
         };
+        let t1 = Instant::now();
         let grads = local.as_ref().map(|l| self.adam.gradients(l)).unwrap_or_default();
+        let t2 = Instant::now();
         let (summed, loss, exchange) = rep.exchange(&grads, &self.adam.params(), local.as_ref())?;
         self.adam.step_with(&summed);
+        self.phases.add_step(t0, t1, t2);
         let loss = Tensor::from(loss).to_kind(Kind::Float).to_device(self.net.device());
         Ok((loss, exchange, part))
     }

@@ -176,3 +176,50 @@ fn masked_training_and_evaluation_agree_on_the_new_nodes() {
     assert_eq!(model, base, "model (masked view) and baseline (masked training) disagree on new nodes");
     assert!(model.1 > 0);
 }
+
+/// `bench train` reports the phases of the training time, and with `--op-profile`
+/// where libtorch spent it: real operators (the attention's batched products and
+/// the linear layers' matrix products), self times that add up to no more than
+/// the training time, and the rest reported as outside libtorch.
+#[test]
+fn bench_train_reports_phases_and_an_operator_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = tmp.path().join("g");
+    assert!(linkcast().args(["ingest", BUNDLED, "-o"]).arg(&g).output().unwrap().status.success());
+    let out = linkcast()
+        .args(["-q", "bench", "train"])
+        .arg(&g)
+        .args(["--batches", "5", "--score-pairs", "100", "--threads", "1", "--op-profile", "8"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secs = r["train_seconds"].as_f64().unwrap();
+    let p = &r["phases"];
+    let sum: f64 = ["wait_batch", "forward", "backward", "step", "absorb", "other"]
+        .iter()
+        .map(|k| p[k].as_f64().unwrap())
+        .sum();
+    assert!(p["forward"].as_f64().unwrap() > 0.0 && p["backward"].as_f64().unwrap() > 0.0);
+    assert!((sum - secs).abs() <= 0.05 * secs + 1e-3, "phases {sum} vs train time {secs}");
+    let op = &r["op_profile"];
+    let top = op["top"].as_array().unwrap();
+    assert_eq!(top.len(), 8);
+    let keys: Vec<&str> = top.iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert!(keys.iter().any(|k| *k == "aten::bmm" || *k == "aten::mm" || *k == "aten::addmm"), "{keys:?}");
+    let inside = op["libtorch_self_s"].as_f64().unwrap();
+    assert!(inside > 0.0 && inside <= secs * 1.01, "libtorch {inside} s of {secs} s");
+    let outside = op["outside_libtorch_s"].as_f64().unwrap();
+    assert!((inside + outside - secs).abs() < 1e-6 * secs.max(1.0) + 1e-9);
+    let cats: f64 = op["categories"].as_array().unwrap().iter().map(|c| c["self_s"].as_f64().unwrap()).sum();
+    assert!((cats - inside).abs() < 1e-6, "categories {cats} vs total {inside}");
+    // Without the flag there is no profile.
+    let plain = linkcast()
+        .args(["-q", "bench", "train"])
+        .arg(&g)
+        .args(["--batches", "2", "--score-pairs", "10", "--threads", "1"])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(r.get("op_profile").is_none());
+}
