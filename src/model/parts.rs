@@ -153,16 +153,18 @@ impl TemporalAttention {
             parts.push((e.view([r, k, -1]), &lin.ws));
         }
         // One projection for all parts: `W = [W_node | W_time | W_edge]` along inputs.
+        // Splits rather than narrows: their gradients are joined by one `cat`, where
+        // each narrow would zero-fill a full-size gradient.
         let w = Tensor::cat(&parts.iter().map(|(_, w)| *w).collect::<Vec<_>>(), 1);
         let width = w.size()[1];
+        let wkv = w.split(a, 0);
         let q = (self.q.forward(root) / (dh as f64).sqrt()).view([r, h, dh]).transpose(0, 1); // [H, R, dh]
-        let qx = q.bmm(&w.narrow(0, 0, a).view([h, dh, width])); // [H, R, in]: the query in input space
+        let qx = q.bmm(&wkv[0].view([h, dh, width])); // [H, R, in]: the query in input space
+        let widths: Vec<i64> = parts.iter().map(|(x, _)| x.size()[2]).collect();
+        let qx = qx.split_with_sizes(&widths, 2);
         let mut scores: Option<Tensor> = None; // [R, K, H]
-        let mut offset = 0;
-        for (x, _) in &parts {
-            let part = x.size()[2];
-            let s = x.bmm(&qx.narrow(2, offset, part).permute([1, 2, 0]));
-            offset += part;
+        for ((x, _), qx) in parts.iter().zip(&qx) {
+            let s = x.bmm(&qx.permute([1, 2, 0]));
             scores = Some(match scores {
                 Some(acc) => acc + s,
                 None => s,
@@ -174,7 +176,7 @@ impl TemporalAttention {
         let attn = (scores.softmax(1, Kind::Float) * m.to_kind(Kind::Float)).transpose(1, 2); // [R, H, K]
         // Attention-weighted inputs `[R, H, in]`, then the value projection per head.
         let xbar = Tensor::cat(&parts.iter().map(|(x, _)| attn.bmm(x)).collect::<Vec<_>>(), 2);
-        let wv = w.narrow(0, a, a).view([h, dh, width]).transpose(1, 2); // [H, in, dh]
+        let wv = wkv[1].view([h, dh, width]).transpose(1, 2); // [H, in, dh]
         let out = xbar.transpose(0, 1).bmm(&wv).transpose(0, 1).reshape([r, a]);
         // Rows with no neighbour: attention weights all zero, so the value bias
         // (weights summing to one elsewhere) and the output are exactly zero.
