@@ -376,8 +376,10 @@ impl Net {
         for (d, s) in roots.layers.iter().take(layers).enumerate() {
             let k = s.k;
             let n = times[d].len();
+            // Serial: a few thousand subtractions cost less than handing them to the
+            // rayon pool, whose threads are busy preparing the next batch.
             let dt: Vec<f32> =
-                s.t.par_iter()
+                s.t.iter()
                     .enumerate()
                     .map(|(i, &ts)| if s.mask[i] != 0 { (times[d][i / k] - ts) as f32 } else { 0.0 })
                     .collect();
@@ -429,7 +431,7 @@ impl Net {
             )));
         }
         let dt: Vec<f32> =
-            s.t.par_iter()
+            s.t.iter()
                 .enumerate()
                 .map(|(i, &ts)| if s.mask[i] != 0 { (roots.t[i / s.k] - ts) as f32 } else { 0.0 })
                 .collect();
