@@ -36,15 +36,21 @@ fn main() {
 fn build_op_profiler(lib: &str) {
     let src = "src/bench/op_profile.cpp";
     println!("cargo:rerun-if-changed={src}");
+    torch_cpp(lib).file(src).compile("linkcast_opprof");
+}
+
+/// A C++17 build against the torch wheel's headers (`lib` is its `lib` folder).
+fn torch_cpp(lib: &str) -> cc::Build {
     let include = Path::new(lib).parent().map(|p| p.join("include")).unwrap_or_default();
-    cc::Build::new()
-        .cpp(true)
+    let mut b = cc::Build::new();
+    b.cpp(true)
         .std("c++17")
-        .file(src)
         .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        // The PyPI wheels (and libtorch's cxx11 builds) use the new string ABI.
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
-        .warnings(false)
-        .compile("linkcast_opprof");
+        .warnings(false);
+    b
 }
 
 /// Compile `src/dist/c10d_shim.cpp`, the C interface to c10d's TCPStore and Gloo
@@ -55,17 +61,9 @@ fn build_c10d_shim(lib: &str) {
     let shim = "src/dist/c10d_shim.cpp";
     println!("cargo:rerun-if-changed={shim}");
     println!("cargo:rerun-if-changed=src/dist/gloo_stub");
-    let include = Path::new(lib).parent().map(|p| p.join("include")).unwrap_or_default();
-    cc::Build::new()
-        .cpp(true)
-        .std("c++17")
+    torch_cpp(lib)
         .file(shim)
         .include("src/dist/gloo_stub")
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
         .define("USE_C10D_GLOO", None)
-        // The PyPI wheels (and libtorch's cxx11 builds) use the new string ABI.
-        .define("_GLIBCXX_USE_CXX11_ABI", "1")
-        .warnings(false)
         .compile("linkcast_c10d");
 }
