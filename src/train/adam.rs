@@ -52,19 +52,13 @@ impl Adam {
         Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, params, spans, m_flat, v_flat, m, v }
     }
 
-    /// Backpropagate `loss` to the parameters and take one step. A parameter that
-    /// the loss does not reach this batch (e.g. the memory updater when no node had
-    /// pending messages) gets no update, as PyTorch's Adam skips parameters whose
-    /// gradient is `None`; gradients are returned by the autograd engine rather than
-    /// accumulated in `.grad`, so no stale zero gradient can move a parameter through
-    /// its momentum, and a resumed run takes exactly the steps of an uninterrupted one.
-    pub fn backward_step(&mut self, loss: &Tensor) {
-        let grads = self.gradients(loss);
-        self.step_with(&grads);
-    }
-
     /// The gradient of `loss` for each parameter, in order; undefined where the loss
-    /// does not reach the parameter.
+    /// does not reach the parameter (e.g. the memory updater when no node had
+    /// pending messages), and [`Adam::step_with`] then leaves it alone, as PyTorch's
+    /// Adam skips parameters whose gradient is `None`. Gradients are returned by the
+    /// autograd engine rather than accumulated in `.grad`, so no stale zero gradient
+    /// can move a parameter through its momentum, and a resumed run takes exactly
+    /// the steps of an uninterrupted one.
     pub fn gradients(&self, loss: &Tensor) -> Vec<Tensor> {
         let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
         Tensor::run_backward(&[loss], &params, false, false)

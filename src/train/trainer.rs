@@ -55,7 +55,7 @@ pub struct EpochRecord {
     pub events_per_s: f64,
     pub val: SplitMetrics,
     pub peak_rss_mb: f64,
-    /// Where the training seconds went (absent in metrics written before 0.1 had it).
+    /// Where the training seconds went (absent from lines written by older builds).
     #[serde(default)]
     pub phases: Phases,
 }
