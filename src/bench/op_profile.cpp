@@ -14,6 +14,7 @@
 //                                 the length needed (call again with a larger buffer)
 #include <ATen/record_function.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -40,13 +41,14 @@ struct Stat {
 
 std::mutex table_mu;
 std::unordered_map<std::string, Stat> table;
-bool with_shapes = false;
+// Read by every thread that runs an operator; set only while no callback is added.
+std::atomic<bool> with_shapes{false};
 at::CallbackHandle handle = 0;
 thread_local std::vector<Frame> frames;
 
 std::string key_of(const at::RecordFunction& fn) {
   std::string key = fn.name();
-  if (!with_shapes) return key;
+  if (!with_shapes.load(std::memory_order_relaxed)) return key;
   // Some dispatch paths do not record inputs (libtorch asserts when asked); those
   // operators are keyed by name only.
   c10::ArrayRef<const c10::IValue> inputs;
@@ -102,11 +104,11 @@ void lc_opprof_start(int shapes) {
     std::lock_guard<std::mutex> lock(table_mu);
     table.clear();
   }
-  with_shapes = shapes != 0;
-  if (handle != 0) return;
+  if (handle != 0) return;  // already running: keeps its shapes setting
+  with_shapes.store(shapes != 0);
   handle = at::addGlobalCallback(
       at::RecordFunctionCallback(on_start, on_end)
-          .needsInputs(with_shapes)
+          .needsInputs(shapes != 0)
           .scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
 }
 

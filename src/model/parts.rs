@@ -76,7 +76,7 @@ impl Mlp {
 /// merge MLP over `[attention output, root input]`. Rows without any valid
 /// neighbour get a zero attention output (not NaN).
 ///
-/// The key/value projection `W [2a, in]` of `x = [node, edge, time]` is kept as one
+/// The key/value projection `W [2a, in]` of `x = [node, time, edge]` is kept as one
 /// projection per part (the same linear map), and keys and values are never
 /// formed per slot: with `q_h` the scaled query of head `h` and `Wk_h`, `Wv_h` its
 /// rows of `W`, the score is `q_h . (Wk_h x + bk_h) = (Wk_h^T q_h) . x + const`
