@@ -29,6 +29,17 @@ fn main() {
     }
     build_c10d_shim(&lib);
     build_op_profiler(&lib);
+    build_slot_attention(&lib);
+}
+
+/// Compile `src/model/slot_attn.cpp`, the fused CPU attention core (a libtorch
+/// autograd function). `-fopenmp-simd` honours its `omp simd` loops (vector
+/// reductions) without an OpenMP runtime; `-O3` whatever the profile, as the
+/// kernel is the hot loop of a training step.
+fn build_slot_attention(lib: &str) {
+    let src = "src/model/slot_attn.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    torch_cpp(lib).file(src).opt_level(3).flag("-fopenmp-simd").compile("linkcast_slot_attn");
 }
 
 /// Compile `src/bench/op_profile.cpp`, the per-operator timer behind

@@ -17,6 +17,7 @@ pub mod config;
 pub mod memory;
 pub mod net;
 pub mod parts;
+pub mod slot_attn;
 
 pub use config::{ModelConfig, ModelKind};
 pub use net::{Net, Roots};

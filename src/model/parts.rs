@@ -4,6 +4,8 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
+use crate::model::slot_attn;
+
 /// `cos(w * dt + b)`, `w` initialised to `10^-linspace(0, 9, d)` (TGN / TGAT), so
 /// the encoding resolves differences from one unit to a billion; trainable.
 #[derive(Debug)]
@@ -136,34 +138,74 @@ impl TemporalAttention {
         }
     }
 
-    /// `root [R, n]` and the neighbours (see [`KeyInputs`]) -> `[R, out]`.
+    /// `root [R, n]` and the neighbours (see [`KeyInputs`]) -> `[R, out]`. On the
+    /// CPU the slot-level core runs as one fused operator ([`slot_attn`]).
     pub fn forward(&self, root: &Tensor, kin: &KeyInputs<'_>) -> Tensor {
+        self.forward_with(root, kin, slot_attn::supported(root))
+    }
+
+    /// `fused`: the slot core as the fused CPU operator, else as libtorch operators
+    /// (any device; the reference the fused one is tested against).
+    pub fn forward_with(&self, root: &Tensor, kin: &KeyInputs<'_>, fused: bool) -> Tensor {
         let (r, k) = (kin.mask.size()[0], kin.mask.size()[1]);
         let (h, a) = (self.heads, self.dim);
         let dh = a / h;
-        // Each input part `x [R, K, in]` with its projection `W [2a, in]` (key rows,
-        // then value rows). Keys and values are never formed: see the type's doc.
-        let node = match kin.index {
-            Some(ix) => kin.nodes.index_select(0, ix),
-            None => kin.nodes.shallow_clone(),
-        };
-        let mut parts =
-            vec![(node.view([r, k, -1]), &self.kv_node.ws), (kin.time.view([r, k, -1]), &self.kv_time.ws)];
-        if let (Some(lin), Some(e)) = (&self.kv_edge, kin.edge) {
-            parts.push((e.view([r, k, -1]), &lin.ws));
+        // One projection for all parts: `W = [W_node | W_time | W_edge]` along inputs
+        // (key rows, then value rows). Keys and values are never formed: see the
+        // type's doc. Splits rather than narrows: their gradients are joined by one
+        // `cat`, where each narrow would zero-fill a full-size gradient.
+        let mut ws = vec![&self.kv_node.ws, &self.kv_time.ws];
+        if let (Some(lin), Some(_)) = (&self.kv_edge, kin.edge) {
+            ws.push(&lin.ws);
         }
-        // One projection for all parts: `W = [W_node | W_time | W_edge]` along inputs.
-        // Splits rather than narrows: their gradients are joined by one `cat`, where
-        // each narrow would zero-fill a full-size gradient.
-        let w = Tensor::cat(&parts.iter().map(|(_, w)| *w).collect::<Vec<_>>(), 1);
+        let w = Tensor::cat(&ws, 1);
         let width = w.size()[1];
         let wkv = w.split(a, 0);
         let q = (self.q.forward(root) / (dh as f64).sqrt()).view([r, h, dh]).transpose(0, 1); // [H, R, dh]
         let qx = q.bmm(&wkv[0].view([h, dh, width])); // [H, R, in]: the query in input space
-        let widths: Vec<i64> = parts.iter().map(|(x, _)| x.size()[2]).collect();
+        let edge = if ws.len() > 2 { kin.edge } else { None };
+        // Attention-weighted inputs `[H, R, in]`.
+        let xbar = if fused {
+            slot_attn::slot_attention(kin.nodes, kin.index, kin.time, edge, &qx, kin.mask)
+                .unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            self.slot_core_ops(&qx, kin, edge, r, k)
+        };
+        // The value projection per head.
+        let wv = wkv[1].view([h, dh, width]).transpose(1, 2); // [H, in, dh]
+        let out = xbar.bmm(&wv).transpose(0, 1).reshape([r, a]);
+        // Rows with no neighbour: attention weights all zero, so the value bias
+        // (weights summing to one elsewhere) and the output are exactly zero.
+        let any = kin.mask.any_dim(1, true).to_kind(Kind::Float);
+        let out = match &self.kv_time.bs {
+            Some(b) => out + b.narrow(0, a, a) * &any,
+            None => out,
+        };
+        let out = self.o.forward(&out) * any;
+        self.merge.forward(&Tensor::cat(&[&out, root], 1))
+    }
+
+    /// The slot core in libtorch operators: `qx [H, R, in]` -> `xbar [H, R, in]`.
+    fn slot_core_ops(
+        &self,
+        qx: &Tensor,
+        kin: &KeyInputs<'_>,
+        edge: Option<&Tensor>,
+        r: i64,
+        k: i64,
+    ) -> Tensor {
+        let node = match kin.index {
+            Some(ix) => kin.nodes.index_select(0, ix),
+            None => kin.nodes.shallow_clone(),
+        };
+        let mut parts = vec![node.view([r, k, -1]), kin.time.view([r, k, -1])];
+        if let Some(e) = edge {
+            parts.push(e.view([r, k, -1]));
+        }
+        let widths: Vec<i64> = parts.iter().map(|x| x.size()[2]).collect();
         let qx = qx.split_with_sizes(&widths, 2);
         let mut scores: Option<Tensor> = None; // [R, K, H]
-        for ((x, _), qx) in parts.iter().zip(&qx) {
+        for (x, qx) in parts.iter().zip(&qx) {
             let s = x.bmm(&qx.permute([1, 2, 0]));
             scores = Some(match scores {
                 Some(acc) => acc + s,
@@ -174,19 +216,7 @@ impl TemporalAttention {
         let m = kin.mask.view([r, k, 1]);
         let scores = scores.masked_fill(&m.logical_not(), -1e30);
         let attn = (scores.softmax(1, Kind::Float) * m.to_kind(Kind::Float)).transpose(1, 2); // [R, H, K]
-        // Attention-weighted inputs `[R, H, in]`, then the value projection per head.
-        let xbar = Tensor::cat(&parts.iter().map(|(x, _)| attn.bmm(x)).collect::<Vec<_>>(), 2);
-        let wv = wkv[1].view([h, dh, width]).transpose(1, 2); // [H, in, dh]
-        let out = xbar.transpose(0, 1).bmm(&wv).transpose(0, 1).reshape([r, a]);
-        // Rows with no neighbour: attention weights all zero, so the value bias
-        // (weights summing to one elsewhere) and the output are exactly zero.
-        let any = kin.mask.any_dim(1, true).to_kind(Kind::Float);
-        let out = match &self.kv_time.bs {
-            Some(b) => out + b.narrow(0, a, a) * &any,
-            None => out,
-        };
-        let out = self.o.forward(&out) * any;
-        self.merge.forward(&Tensor::cat(&[&out, root], 1))
+        Tensor::cat(&parts.iter().map(|x| attn.bmm(x)).collect::<Vec<_>>(), 2).transpose(0, 1)
     }
 }
 
@@ -356,36 +386,96 @@ mod tests {
             let _ = att.kv_time.bs.as_ref().unwrap().shallow_clone().uniform_(-1.0, 1.0);
         });
         let f = (Kind::Float, tch::Device::Cpu);
-        let root = Tensor::randn([r, n as i64], f);
-        let nodes = Tensor::randn([9, n as i64], f);
+        let root = Tensor::randn([r, n as i64], f).set_requires_grad(true);
+        // 9 node rows for 24 slots: repeated rows, whose gradients must add up.
+        let nodes = Tensor::randn([9, n as i64], f).set_requires_grad(true);
         let index = Tensor::randint(9, [r * k], (Kind::Int64, tch::Device::Cpu));
         let time = Tensor::randn([r * k, t as i64], f).set_requires_grad(true);
-        let edge = Tensor::randn([r * k, e as i64], f);
+        let edge = Tensor::randn([r * k, e as i64], f).set_requires_grad(true);
         // Row 2 has no valid slot, row 4 only one.
         let m: Vec<bool> =
             (0..r * k).map(|i| (i / k != 2) && (i / k != 4 || i % k == 1) && i % 3 != 0).collect();
         let mask = Tensor::from_slice(&m).view([r, k]);
         let kin =
             KeyInputs { nodes: &nodes, index: Some(&index), time: &time, edge: Some(&edge), mask: &mask };
-        let fast = att.forward(&root, &kin);
         let slow = attention_oracle(&att, &root, &kin);
-        let diff = (&fast - &slow).abs().max().double_value(&[]);
-        assert!(diff < 1e-5, "factored attention differs from the oracle by {diff}");
-        // Same gradients into the slot inputs and the projections (the key bias
-        // aside: it gets none, as the exact gradient through softmax is zero).
-        let grads = |out: &Tensor| {
-            let w = [&time, &att.kv_node.ws, &att.kv_time.ws, &att.q.ws, &att.kv_edge.as_ref().unwrap().ws];
-            Tensor::run_backward(&[(out * out).sum(Kind::Float)], &w, true, false)
-        };
-        for (gf, gs) in grads(&fast).iter().zip(grads(&slow).iter()) {
-            let d = (gf - gs).abs().max().double_value(&[]);
-            let scale = gs.abs().max().double_value(&[]);
-            assert!(d <= 1e-5 * scale.max(1.0), "gradients differ by {d} (largest {scale})");
+        // Both forms of the slot core: libtorch operators and the fused CPU operator.
+        for fused in [false, true] {
+            let fast = att.forward_with(&root, &kin, fused);
+            let diff = (&fast - &slow).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "factored attention (fused {fused}) differs from the oracle by {diff}");
+            // Same gradients into the slot inputs and the projections (the key bias
+            // aside: it gets none, as the exact gradient through softmax is zero).
+            let grads = |out: &Tensor| {
+                let w = [
+                    &nodes,
+                    &time,
+                    &edge,
+                    &root,
+                    &att.kv_node.ws,
+                    &att.kv_time.ws,
+                    &att.q.ws,
+                    att.q.bs.as_ref().unwrap(),
+                    &att.kv_edge.as_ref().unwrap().ws,
+                ];
+                Tensor::run_backward(&[(out * out).sum(Kind::Float)], &w, true, false)
+            };
+            for (i, (gf, gs)) in grads(&fast).iter().zip(grads(&slow).iter()).enumerate() {
+                assert!(gf.defined(), "fused {fused}: gradient {i} missing");
+                let d = (gf - gs).abs().max().double_value(&[]);
+                let scale = gs.abs().max().double_value(&[]);
+                assert!(scale > 0.0, "gradient {i} of the oracle is zero: the check would be empty");
+                assert!(
+                    d <= 1e-5 * scale.max(1.0),
+                    "fused {fused}: gradient {i} differs by {d} (largest {scale})"
+                );
+            }
+            // The comparison is sensitive: leaving a part out is caught.
+            let kin_no_edge = KeyInputs { edge: None, ..kin };
+            let diff_edge =
+                (&att.forward_with(&root, &kin_no_edge, fused) - &slow).abs().max().double_value(&[]);
+            assert!(diff_edge > 1e-3, "the edge part must matter to the comparison");
         }
-        // The comparison is sensitive: leaving a part out is caught.
-        let kin_no_edge = KeyInputs { edge: None, ..kin };
-        let diff_edge = (&att.forward(&root, &kin_no_edge) - &slow).abs().max().double_value(&[]);
-        assert!(diff_edge > 1e-3, "the edge part must matter to the comparison");
+    }
+
+    /// Deeper layers pass one row per slot (no index), and graphs without edge
+    /// features have no edge part: the fused operator equals the operator form
+    /// there too, in values and gradients.
+    #[test]
+    fn fused_slot_core_equals_operators_without_index_or_edges() {
+        tch::manual_seed(11);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let (r, k, n, t) = (7i64, 5i64, 6usize, 4usize);
+        let att = TemporalAttention::new(vs.root() / "a", n, 0, t, 2, 8);
+        let f = (Kind::Float, tch::Device::Cpu);
+        let root = Tensor::randn([r, n as i64], f).set_requires_grad(true);
+        let nodes = Tensor::randn([r * k, n as i64], f).set_requires_grad(true);
+        let time = Tensor::randn([r * k, t as i64], f).set_requires_grad(true);
+        let mask = Tensor::from_slice(&(0..r * k).map(|i| i / k != 3 && i % 4 != 1).collect::<Vec<_>>())
+            .view([r, k]);
+        let kin = KeyInputs { nodes: &nodes, index: None, time: &time, edge: None, mask: &mask };
+        let run = |fused: bool| {
+            let out = att.forward_with(&root, &kin, fused);
+            let w = [&nodes, &time, &root, &att.kv_node.ws, &att.kv_time.ws, &att.q.ws];
+            let g = Tensor::run_backward(&[(&out * &out).sum(Kind::Float)], &w, true, false);
+            (out, g)
+        };
+        let (a, ga) = run(false);
+        let (b, gb) = run(true);
+        assert!((&a - &b).abs().max().double_value(&[]) < 1e-5);
+        for (i, (x, y)) in ga.iter().zip(&gb).enumerate() {
+            let d = (x - y).abs().max().double_value(&[]);
+            assert!(d <= 1e-5 * x.abs().max().double_value(&[]).max(1.0), "gradient {i} differs by {d}");
+        }
+        // Root 3 has no valid slot: its attention output is zero, so its row is the
+        // merge MLP of [0, root] alone, and its slots get no gradient.
+        let g_time = &gb[1];
+        assert_eq!(g_time.narrow(0, 3 * k, k).abs().max().double_value(&[]), 0.0);
+        // Bad inputs are errors, not stray reads.
+        let bad = Tensor::from_slice(&vec![r * k; (r * k) as usize]);
+        let q = Tensor::zeros([2, r, (n + t) as i64], f);
+        let err = slot_attn::slot_attention(&nodes, Some(&bad), &time, None, &q, &mask).unwrap_err();
+        assert!(err.to_string().contains("index out of range"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,289 @@
+// The slot-level core of the factored temporal attention (src/model/parts.rs) as one
+// CPU operator with its own backward: per root and head, scores over the K slots,
+// masked softmax, and the attention-weighted slot inputs.
+//
+// Why a custom operator: in libtorch ops this core is a gather of the node rows, two
+// or three batched products for the scores, masking, softmax, two or three batched
+// products for the weighted sums and a concatenation, each with a backward node.
+// Those products are R tiny matrices (K x in x H), where the batched-GEMM path and
+// the per-operator overhead, not the arithmetic, cost the time: on a 2-core CPU
+// they were the largest item of a TGN training step. Here one pass per root does
+// it all from the rows in place (no [R*K, in] gathered copy, no concatenation).
+//
+// Shapes (f32 unless noted; `W = n + t + e`):
+//   nodes [M, n], index [R*K] (int64; empty: the rows are the slots, M = R*K)
+//   time [R*K, t], edge [R*K, e] (e may be 0)
+//   q [H, R, W]: the scaled query of each head moved into input space
+//   mask [R, K] (bool)
+//   -> xbar [H, R, W] = sum_k a[h, r, k] x[r, k], a = softmax over the valid
+//      slots of q[h, r] . x[r, k]; a row with no valid slot gets a = 0.
+// Masked slots' inputs are never read (their gradients are zero).
+//
+// Determinism: every output row is computed by one thread in a fixed order; the
+// gradient to shared node rows is one index_add_ of per-slot rows, as the
+// gather's own backward.
+//
+// C interface (called from src/model/slot_attn.rs):
+//   lc_slot_attn(nodes, index, time, edge, q, mask, &out, err, cap) -> 0, or -1 with
+//   the message in err. Tensor arguments are `at::Tensor*` (tch's C_tensor);
+//   index and edge may be null. `out` receives a new `at::Tensor*`.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <vector>
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Plain pointers to one call's inputs; `idx` null means slot i reads node row i.
+struct Parts {
+  const float* nodes;
+  const int64_t* idx;
+  const float* time;
+  const float* edge;
+  const float* q;
+  const bool* mask;
+  int64_t R, K, H, n, t, e, W;
+
+  const float* node_row(int64_t slot) const { return nodes + (idx ? idx[slot] : slot) * n; }
+  const float* q_row(int64_t h, int64_t r) const { return q + (h * R + r) * W; }
+};
+
+#define LC_INLINE inline __attribute__((always_inline))
+
+LC_INLINE float dot(const float* a, const float* b, int64_t len) {
+  float s = 0.f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < len; ++i) s += a[i] * b[i];
+  return s;
+}
+
+LC_INLINE void axpy(float alpha, const float* x, float* y, int64_t len) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) y[i] += alpha * x[i];
+}
+
+// a . x[slot] over the three parts of a W-wide row `a`.
+LC_INLINE float dot_slot(const Parts& p, const float* a, int64_t slot) {
+  float s = dot(a, p.node_row(slot), p.n) + dot(a + p.n, p.time + slot * p.t, p.t);
+  if (p.e) s += dot(a + p.n + p.t, p.edge + slot * p.e, p.e);
+  return s;
+}
+
+// y += alpha * x[slot] over the three parts.
+LC_INLINE void axpy_slot(const Parts& p, float alpha, int64_t slot, float* y) {
+  axpy(alpha, p.node_row(slot), y, p.n);
+  axpy(alpha, p.time + slot * p.t, y + p.n, p.t);
+  if (p.e) axpy(alpha, p.edge + slot * p.e, y + p.n + p.t, p.e);
+}
+
+// Roots [r0, r1): attention weights `a [H, R, K]` and `xbar [H, R, W]` (zeroed).
+__attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts& p, int64_t r0,
+                                                                            int64_t r1, float* a,
+                                                                            float* xbar) {
+  std::vector<float> s(p.K);
+  for (int64_t r = r0; r < r1; ++r) {
+    const bool* m = p.mask + r * p.K;
+    for (int64_t h = 0; h < p.H; ++h) {
+      const float* q = p.q_row(h, r);
+      float* ar = a + (h * p.R + r) * p.K;
+      float best = -INFINITY;
+      for (int64_t k = 0; k < p.K; ++k) {
+        if (!m[k]) continue;
+        s[k] = dot_slot(p, q, r * p.K + k);
+        best = std::max(best, s[k]);
+      }
+      if (best == -INFINITY) continue;  // no valid slot: a = 0, xbar = 0
+      float total = 0.f;
+      for (int64_t k = 0; k < p.K; ++k) {
+        ar[k] = m[k] ? std::exp(s[k] - best) : 0.f;
+        total += ar[k];
+      }
+      float* out = xbar + (h * p.R + r) * p.W;
+      for (int64_t k = 0; k < p.K; ++k) {
+        if (!m[k]) continue;
+        ar[k] /= total;
+        axpy_slot(p, ar[k], r * p.K + k, out);
+      }
+    }
+  }
+}
+
+// Gradients of roots [r0, r1) from `g [H, R, W]`: dq [H, R, W] and the per-slot
+// input gradients dnode [R*K, n], dtime [R*K, t], dedge [R*K, e] (each zeroed, or
+// null when not needed).
+__attribute__((target_clones("avx2", "default"))) void backward_rows(
+    const Parts& p, const float* a, const float* g, int64_t r0, int64_t r1, float* dq, float* dnode,
+    float* dtime, float* dedge) {
+  std::vector<float> ds(p.H * p.K);
+  for (int64_t r = r0; r < r1; ++r) {
+    const bool* m = p.mask + r * p.K;
+    for (int64_t h = 0; h < p.H; ++h) {
+      const float* ar = a + (h * p.R + r) * p.K;
+      const float* gr = g + (h * p.R + r) * p.W;
+      float* dsr = ds.data() + h * p.K;
+      // da_k = g . x_k; ds_k = a_k (da_k - sum_j a_j da_j) (softmax backward).
+      float mean = 0.f;
+      for (int64_t k = 0; k < p.K; ++k) {
+        dsr[k] = m[k] && ar[k] != 0.f ? dot_slot(p, gr, r * p.K + k) : 0.f;
+        mean += ar[k] * dsr[k];
+      }
+      for (int64_t k = 0; k < p.K; ++k) dsr[k] = ar[k] * (dsr[k] - mean);
+      if (dq) {
+        float* dqr = dq + (h * p.R + r) * p.W;
+        for (int64_t k = 0; k < p.K; ++k)
+          if (m[k] && dsr[k] != 0.f) axpy_slot(p, dsr[k], r * p.K + k, dqr);
+      }
+    }
+    // dx_k = sum_h a_hk g_h + ds_hk q_h, split over the parts.
+    for (int64_t k = 0; k < p.K; ++k) {
+      if (!m[k]) continue;
+      const int64_t slot = r * p.K + k;
+      for (int64_t h = 0; h < p.H; ++h) {
+        const float ah = a[(h * p.R + r) * p.K + k];
+        const float dh = ds[h * p.K + k];
+        const float* gr = g + (h * p.R + r) * p.W;
+        const float* qr = p.q_row(h, r);
+        if (dnode) {
+          axpy(ah, gr, dnode + slot * p.n, p.n);
+          axpy(dh, qr, dnode + slot * p.n, p.n);
+        }
+        if (dtime) {
+          axpy(ah, gr + p.n, dtime + slot * p.t, p.t);
+          axpy(dh, qr + p.n, dtime + slot * p.t, p.t);
+        }
+        if (dedge) {
+          axpy(ah, gr + p.n + p.t, dedge + slot * p.e, p.e);
+          axpy(dh, qr + p.n + p.t, dedge + slot * p.e, p.e);
+        }
+      }
+    }
+  }
+}
+
+// Roots per parallel task: enough work (K * H * W multiply-adds each) to pay for
+// the hand-off.
+constexpr int64_t kGrain = 32;
+
+Parts parts_of(const at::Tensor& nodes, const at::Tensor& index, const at::Tensor& time,
+               const at::Tensor& edge, const at::Tensor& q, const at::Tensor& mask) {
+  Parts p{};
+  p.R = mask.size(0);
+  p.K = mask.size(1);
+  p.H = q.size(0);
+  p.n = nodes.size(1);
+  p.t = time.size(1);
+  p.e = edge.size(1);
+  p.W = p.n + p.t + p.e;
+  p.nodes = nodes.data_ptr<float>();
+  p.idx = index.numel() ? index.data_ptr<int64_t>() : nullptr;
+  p.time = time.data_ptr<float>();
+  p.edge = p.e ? edge.data_ptr<float>() : nullptr;
+  p.q = q.data_ptr<float>();
+  p.mask = mask.data_ptr<bool>();
+  return p;
+}
+
+struct SlotAttention : public torch::autograd::Function<SlotAttention> {
+  static at::Tensor forward(AutogradContext* ctx, at::Tensor nodes, at::Tensor index, bool indexed,
+                            at::Tensor time, at::Tensor edge, at::Tensor q, at::Tensor mask) {
+    Parts p = parts_of(nodes, index, time, edge, q, mask);
+    auto f = q.options();
+    at::Tensor a = at::zeros({p.H, p.R, p.K}, f);
+    at::Tensor xbar = at::zeros({p.H, p.R, p.W}, f);
+    float* ap = a.data_ptr<float>();
+    float* xp = xbar.data_ptr<float>();
+    at::parallel_for(0, p.R, kGrain, [&](int64_t r0, int64_t r1) { forward_rows(p, r0, r1, ap, xp); });
+    ctx->save_for_backward({nodes, index, time, edge, q, mask, a});
+    ctx->saved_data["indexed"] = indexed;
+    return xbar;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &nodes = saved[0], &index = saved[1], &time = saved[2], &edge = saved[3],
+                     &q = saved[4], &mask = saved[5], &a = saved[6];
+    at::Tensor g = grads[0].contiguous();
+    Parts p = parts_of(nodes, index, time, edge, q, mask);
+    auto f = q.options();
+    // needs_input_grad counts tensor arguments only (nodes 0, index 1, time 2,
+    // edge 3, q 4, mask 5); the returned list has one entry per argument.
+    const bool want_node = ctx->needs_input_grad(0), want_time = ctx->needs_input_grad(2),
+               want_edge = p.e && ctx->needs_input_grad(3), want_q = ctx->needs_input_grad(4);
+    at::Tensor dnode = want_node ? at::zeros({p.R * p.K, p.n}, f) : at::Tensor();
+    at::Tensor dtime = want_time ? at::zeros({p.R * p.K, p.t}, f) : at::Tensor();
+    at::Tensor dedge = want_edge ? at::zeros({p.R * p.K, p.e}, f) : at::Tensor();
+    at::Tensor dq = want_q ? at::zeros({p.H, p.R, p.W}, f) : at::Tensor();
+    auto ptr = [](at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+    float *dqp = ptr(dq), *dnp = ptr(dnode), *dtp = ptr(dtime), *dep = ptr(dedge);
+    const float* ap = a.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    at::parallel_for(0, p.R, kGrain, [&](int64_t r0, int64_t r1) {
+      backward_rows(p, ap, gp, r0, r1, dqp, dnp, dtp, dep);
+    });
+    if (want_node && ctx->saved_data["indexed"].toBool()) {
+      dnode = at::zeros({nodes.size(0), p.n}, f).index_add_(0, index, dnode);
+    }
+    return {dnode, at::Tensor(), at::Tensor(), dtime, dedge, dq, at::Tensor()};
+  }
+};
+
+void fail(const char* what, char* err, size_t cap) {
+  if (cap == 0) return;
+  std::strncpy(err, what, cap - 1);
+  err[cap - 1] = '\0';
+}
+
+}  // namespace
+
+extern "C" int lc_slot_attn(const at::Tensor* nodes, const at::Tensor* index, const at::Tensor* time,
+                            const at::Tensor* edge, const at::Tensor* q, const at::Tensor* mask,
+                            at::Tensor** out, char* err, size_t cap) {
+  try {
+    auto f32 = [](const at::Tensor& t, const char* name) {
+      TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() >= 2,
+                  "slot attention: ", name, " must be a CPU float tensor of rank 2 or more");
+      return t.contiguous();
+    };
+    at::Tensor n = f32(*nodes, "nodes"), tm = f32(*time, "time"), qq = f32(*q, "q");
+    at::Tensor m = mask->contiguous();
+    TORCH_CHECK(m.scalar_type() == at::kBool && m.dim() == 2, "slot attention: mask must be [R, K] bool");
+    const int64_t R = m.size(0), K = m.size(1);
+    // Absent parts are empty tensors, not undefined ones (autograd functions
+    // expect defined inputs): no edge is `[R*K, 0]`, no index is `[0]`.
+    at::Tensor e = edge ? f32(*edge, "edge") : at::empty({R * K, 0}, tm.options());
+    at::Tensor ix = index ? index->contiguous() : at::empty({0}, tm.options().dtype(at::kLong));
+    TORCH_CHECK(tm.size(0) == R * K, "slot attention: time has ", tm.size(0), " rows for ", R * K, " slots");
+    TORCH_CHECK(e.size(0) == R * K, "slot attention: edge rows != slots");
+    TORCH_CHECK(qq.dim() == 3 && qq.size(1) == R && qq.size(2) == n.size(1) + tm.size(1) + e.size(1),
+                "slot attention: q must be [H, R, n + t + e]");
+    if (index) {
+      TORCH_CHECK(ix.scalar_type() == at::kLong && ix.numel() == R * K,
+                  "slot attention: index must be [R*K] int64");
+      // The kernel reads rows by these indices: out-of-range ones are an error, not
+      // a stray read.
+      if (R * K > 0) {
+        auto [lo, hi] = at::aminmax(ix);
+        TORCH_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < n.size(0),
+                    "slot attention: index out of range for ", n.size(0), " node rows");
+      }
+    } else {
+      TORCH_CHECK(n.size(0) == R * K, "slot attention: without index, nodes must have R*K rows");
+    }
+    *out = new at::Tensor(SlotAttention::apply(n, ix, index != nullptr, tm, e, qq, m));
+    return 0;
+  } catch (const c10::Error& ex) {
+    fail(ex.what_without_backtrace(), err, cap);
+    return -1;
+  } catch (const std::exception& ex) {
+    fail(ex.what(), err, cap);
+    return -1;
+  }
+}
