@@ -20,7 +20,7 @@ pub mod parts;
 pub mod slot_attn;
 
 pub use config::{ModelConfig, ModelKind};
-pub use net::{Net, Roots};
+pub use net::{Folded, Net, Roots};
 
 /// Errors of the model layer.
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,17 @@ pub struct DepthInput {
     pub index: Option<Tensor>,
 }
 
+/// Memory rows a forward pass computed by folding nodes' pending messages in:
+/// `rows[i]` is the updated memory of `nodes[i]`, computed when the memory had
+/// absorbed `absorbed` events, with the weights of that moment (detached). Handed
+/// to [`Net::absorb_folded`] so that absorbing the batch persists these rows
+/// instead of running the updater again.
+pub struct Folded {
+    absorbed: usize,
+    nodes: Vec<usize>,
+    rows: Tensor,
+}
+
 /// GraphMixer's encoder.
 #[derive(Debug)]
 struct Mixer {
@@ -267,6 +278,26 @@ impl Net {
         })
     }
 
+    /// The position of each of `wanted` in `table` (distinct nodes), or `None` when
+    /// one is missing.
+    fn positions(&self, table: &[usize], wanted: &[usize]) -> Option<Tensor> {
+        LOCAL.with_borrow_mut(|local| {
+            let top = table.iter().chain(wanted).max().map_or(0, |&m| m + 1);
+            if local.len() < top {
+                local.resize(top.max(self.cfg.num_nodes as usize), u32::MAX);
+            }
+            for (i, &n) in table.iter().enumerate() {
+                local[n] = i as u32;
+            }
+            let at: Option<Vec<i64>> =
+                wanted.iter().map(|&n| (local[n] != u32::MAX).then(|| local[n] as i64)).collect();
+            for &n in table {
+                local[n] = u32::MAX;
+            }
+            at.map(|v| self.i64s(&v))
+        })
+    }
+
     /// Memory of `nodes` with their pending messages folded in (`[n, m]`, with
     /// gradients through the updater); also returns which rows were updated.
     pub fn updated_memory(&self, nodes: &[usize]) -> Result<(Tensor, Vec<usize>, Tensor), ModelError> {
@@ -300,8 +331,17 @@ impl Net {
 
     /// Embeddings of the roots, `[R, emb]`.
     pub fn embed(&self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<Tensor, ModelError> {
+        Ok(self.embed_folded(store, roots)?.0)
+    }
+
+    /// [`Net::embed`], also returning the memory rows it updated (models with memory).
+    pub fn embed_folded(
+        &self,
+        store: &dyn TemporalStore,
+        roots: Roots<'_>,
+    ) -> Result<(Tensor, Option<Folded>), ModelError> {
         if self.cfg.kind == ModelKind::Graphmixer {
-            return self.embed_mixer(store, roots);
+            return Ok((self.embed_mixer(store, roots)?, None));
         }
         let r = roots.nodes.len();
         let depth = match self.cfg.embedding {
@@ -317,14 +357,14 @@ impl Net {
             lists.push(&l.nbr);
         }
         let (uniq, rows) = self.localize(&lists);
-        let h_uniq = self.node_inputs(store, &uniq)?;
+        let (h_uniq, folded) = self.node_inputs(store, &uniq)?;
         let h0: Vec<DepthInput> = rows
             .iter()
             .map(|rw| DepthInput { rows: h_uniq.shallow_clone(), index: Some(self.i64s(rw)) })
             .collect();
         let at_roots = || h_uniq.index_select(0, h0[0].index.as_ref().expect("set above"));
-        match self.cfg.embedding {
-            Embedding::Identity => Ok(at_roots()),
+        let emb = match self.cfg.embedding {
+            Embedding::Identity => at_roots(),
             Embedding::TimeProjection => {
                 let memory = self.memory.as_ref().expect("validated: JODIE has memory");
                 let dt: Vec<f32> = roots
@@ -337,26 +377,42 @@ impl Net {
                     .collect();
                 let dt = self.f32s(&dt, &[r as i64, 1]);
                 let proj = self.jodie.as_ref().expect("validated").forward(&dt);
-                Ok(at_roots() * (proj + 1.0))
+                at_roots() * (proj + 1.0)
             }
-            Embedding::Attention => self.attend(store, roots, h0),
-        }
+            Embedding::Attention => self.attend(store, roots, h0)?,
+        };
+        Ok((emb, folded))
+    }
+
+    /// The updated memory of `nodes`' pending messages with the current weights, for
+    /// [`Net::absorb_folded`] (no gradients); `None` without memory.
+    pub fn fold_pending(&self, nodes: &[NodeId]) -> Result<Option<Folded>, ModelError> {
+        let Some(memory) = self.memory.as_ref() else { return Ok(None) };
+        let (uniq, _) = self.localize(&[nodes]);
+        let (_, pend, new) = tch::no_grad(|| self.updated_memory(&uniq))?;
+        Ok(Some(Folded { absorbed: memory.absorbed, nodes: pend, rows: new }))
     }
 
     /// `h0` per node: memory (updated) + projected node features, or features / zeros.
-    fn node_inputs(&self, store: &dyn TemporalStore, uniq: &[usize]) -> Result<Tensor, ModelError> {
+    fn node_inputs(
+        &self,
+        store: &dyn TemporalStore,
+        uniq: &[usize],
+    ) -> Result<(Tensor, Option<Folded>), ModelError> {
         let n = uniq.len() as i64;
-        let mut h = if self.memory.is_some() {
-            self.updated_memory(uniq)?.0
-        } else {
-            Tensor::zeros([n, self.cfg.node_input_dim() as i64], (Kind::Float, self.device))
+        let (mut h, folded) = match &self.memory {
+            Some(memory) => {
+                let (h, nodes, new) = self.updated_memory(uniq)?;
+                (h, Some(Folded { absorbed: memory.absorbed, nodes, rows: new.detach() }))
+            }
+            None => (Tensor::zeros([n, self.cfg.node_input_dim() as i64], (Kind::Float, self.device)), None),
         };
         if let Some(p) = &self.node_proj {
             let ids: Vec<NodeId> = uniq.iter().map(|&u| u as NodeId).collect();
             let f = self.gather_nodes(store, &ids);
             h += p.forward(&self.f32s(&f, &[n, self.cfg.node_dim as i64]));
         }
-        Ok(h)
+        Ok((h, folded))
     }
 
     /// `h0[d]`: inputs at depth `d` as (`rows [M, x]`, optional index per slot).
@@ -465,6 +521,12 @@ impl Net {
         self.decoder.project(emb)
     }
 
+    /// Logits `[2, m]` of positives and negatives from root embeddings laid out
+    /// `[src (m), dst (m), negative dst (m)]` (see [`LinkDecoder::pair_logits`]).
+    pub fn pair_logits(&self, emb: &Tensor, m: usize) -> Tensor {
+        self.decoder.pair_logits(emb, m as i64)
+    }
+
     /// Logits of pairs of embedding rows `(a[i], b[i])`.
     pub fn logits(&self, proj: &(Tensor, Tensor), a: &[i64], b: &[i64]) -> Tensor {
         self.decoder.logits(&proj.0, &proj.1, &self.i64s(a), &self.i64s(b))
@@ -474,6 +536,21 @@ impl Net {
     /// pending messages first, with the current weights, then the events' own
     /// messages. Events must come in order: `range.start` = events absorbed so far.
     pub fn absorb(&mut self, store: &dyn TemporalStore, range: Range<usize>) -> Result<(), ModelError> {
+        self.absorb_folded(store, range, None)
+    }
+
+    /// [`Net::absorb`], where the endpoints' updated memory is taken from `folded`
+    /// when it holds every endpoint with pending messages and was computed at this
+    /// memory state (`absorbed` unchanged): the rows the batch's forward pass used,
+    /// with the weights of that pass. This is TGN's training order (the memory a
+    /// batch is scored with is the memory it stores, before the optimizer step) and
+    /// saves running the updater twice. Otherwise they are computed anew.
+    pub fn absorb_folded(
+        &mut self,
+        store: &dyn TemporalStore,
+        range: Range<usize>,
+        folded: Option<Folded>,
+    ) -> Result<(), ModelError> {
         let Some(memory) = self.memory.as_ref() else { return Ok(()) };
         if range.start != memory.absorbed {
             return Err(ModelError::Mismatch(format!(
@@ -497,8 +574,16 @@ impl Net {
         tch::no_grad(|| -> Result<(), ModelError> {
             // 1. Fold pending messages of the endpoints.
             let (uniq, _) = self.localize(&[&src, &dst]);
-            let (_, pend, new) = self.updated_memory(&uniq)?;
+            let memory = self.memory.as_ref().expect("checked");
+            let pend: Vec<usize> = uniq.into_iter().filter(|&n| memory.pending(n)).collect();
             if !pend.is_empty() {
+                let kept = folded
+                    .filter(|f| f.absorbed == memory.absorbed)
+                    .and_then(|f| self.positions(&f.nodes, &pend).map(|at| f.rows.index_select(0, &at)));
+                let new = match kept {
+                    Some(rows) => rows,
+                    None => self.updated_memory(&pend)?.2,
+                };
                 let idx: Vec<i64> = pend.iter().map(|&x| x as i64).collect();
                 let idx = self.i64s(&idx);
                 self.memory.as_mut().expect("checked").persist(&idx, &pend, &new);
@@ -567,7 +652,7 @@ impl Net {
         let lists: Vec<&[NodeId]> =
             std::iter::once(&nodes[..]).chain(layers.iter().map(|l| &l.nbr[..])).collect();
         let (uniq, rows) = self.localize(&lists);
-        let h_uniq = self.node_inputs(store, &uniq)?;
+        let (h_uniq, _) = self.node_inputs(store, &uniq)?;
         let h0: Vec<DepthInput> = rows
             .iter()
             .map(|rw| DepthInput { rows: h_uniq.shallow_clone(), index: Some(self.i64s(rw)) })

@@ -244,6 +244,15 @@ impl LinkDecoder {
         (self.src.forward(emb), self.dst.forward(emb))
     }
 
+    /// Logits of the `m` positive pairs `(emb[i], emb[m + i])` and the `m` negative
+    /// pairs `(emb[i], emb[2m + i])` of `emb [3m, e]` -> `[2, m]` (positives, then
+    /// negatives): each row projected only in the role it plays, and no gathers.
+    pub fn pair_logits(&self, emb: &Tensor, m: i64) -> Tensor {
+        let ps = self.src.forward(&emb.narrow(0, 0, m)); // [m, e]
+        let pd = self.dst.forward(&emb.narrow(0, m, 2 * m)).view([2, m, -1]); // [2, m, e]
+        self.out.forward(&(pd + ps).relu()).squeeze_dim(-1)
+    }
+
     /// Logits for pairs `(a[i], b[i])` of projected rows (`i64` indices) -> `[Q]`.
     pub fn logits(&self, ps: &Tensor, pd: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
         let h = (ps.index_select(0, a) + pd.index_select(0, b)).relu();
@@ -490,5 +499,28 @@ mod tests {
         assert_eq!(row(&clamped, 2), row(&clamped, 1), "a gap beyond dt_max encodes as dt_max");
         assert_eq!(row(&clamped, 0), row(&free, 0), "shorter gaps are untouched");
         assert_ne!(row(&free, 2), row(&free, 1), "without the clamp the long gap differs");
+    }
+
+    #[test]
+    fn pair_logits_equal_gathered_pairs() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let dec = LinkDecoder::new(vs.root() / "d", 8);
+        let m = 7;
+        let emb = Tensor::randn([3 * m, 8], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        let both = dec.pair_logits(&emb, m);
+        let (ps, pd) = dec.project(&emb);
+        let a = Tensor::arange(m, (Kind::Int64, tch::Device::Cpu));
+        let pos = dec.logits(&ps, &pd, &a, &(&a + m));
+        let neg = dec.logits(&ps, &pd, &a, &(&a + 2 * m));
+        let reference = Tensor::stack(&[pos, neg], 0);
+        assert_eq!(both.size(), vec![2, m]);
+        assert!(both.allclose(&reference, 1e-6, 1e-6, false), "{both} vs {reference}");
+        let w = Tensor::randn([2, m], (Kind::Float, tch::Device::Cpu));
+        let g1 = Tensor::run_backward(&[(&both * &w).sum(Kind::Float)], &[&emb], false, false);
+        let g2 = Tensor::run_backward(&[(&reference * &w).sum(Kind::Float)], &[&emb], false, false);
+        assert!(g1[0].allclose(&g2[0], 1e-6, 1e-6, false));
+        // The negative pairs read rows 2m.., not the positives' destinations.
+        assert!(!both.get(1).allclose(&both.get(0), 1e-3, 1e-3, false));
     }
 }

@@ -141,22 +141,20 @@ pub fn score_split(
     for b in pipe {
         let b = b?;
         let n = b.len();
-        let (pos, neg) = tch::no_grad(|| -> Result<(Vec<f64>, Vec<f64>), TrainError> {
-            let emb = net.embed(&*store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
-            let proj = net.project(&emb);
-            let a: Vec<i64> = (0..n as i64).collect();
-            let d: Vec<i64> = (n as i64..2 * n as i64).collect();
-            let g: Vec<i64> = (2 * n as i64..3 * n as i64).collect();
-            let p = net.logits(&proj, &a, &d).sigmoid();
-            let q = net.logits(&proj, &a, &g).sigmoid();
+        let (pos, neg, folded) = tch::no_grad(|| -> Result<(Vec<f64>, Vec<f64>, _), TrainError> {
+            let (emb, folded) =
+                net.embed_folded(&*store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
+            let logits = net.pair_logits(&emb, n).sigmoid();
+            let (p, q) = (logits.get(0), logits.get(1));
             let p = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu))?;
             let q = Vec::<f32>::try_from(q.to_device(tch::Device::Cpu))?;
-            Ok((p.into_iter().map(f64::from).collect(), q.into_iter().map(f64::from).collect()))
+            Ok((p.into_iter().map(f64::from).collect(), q.into_iter().map(f64::from).collect(), folded))
         })?;
         out.pos.extend(pos);
         out.neg.extend(neg);
         out.ends.push(out.pos.len());
-        net.absorb(&*store, b.range.clone())?;
+        // Same weights as the scoring pass: its folded rows are the ones absorb needs.
+        net.absorb_folded(&*store, b.range.clone(), folded)?;
         tick(n);
     }
     out.seconds = start.elapsed().as_secs_f64();

@@ -161,6 +161,108 @@ fn causality_planted_events_do_not_change_scores() {
     }
 }
 
+/// Absorbing a batch with the rows its forward pass folded stores the memory of the
+/// weights of that pass, even after the weights move (the optimizer step); a fold
+/// from another memory state, or one missing an endpoint, is not used.
+#[test]
+fn absorb_stores_the_forward_pass_folded_rows() {
+    use crate::model::Roots;
+    use crate::sample::neighbors::NeighborSampler;
+    let _g = torch_lock();
+    let store = store_of(1500, &[]);
+    let t = times(&store);
+    let ranges = batch_ranges(&t, 0..store.num_events(), 100);
+    let ends = |r: &std::ops::Range<usize>| -> Vec<NodeId> {
+        let ev: Vec<_> = r.clone().map(|e| store.event(e as u32)).collect();
+        ev.iter().map(|e| e.0).chain(ev.iter().map(|e| e.1)).collect()
+    };
+    // A batch `j` whose endpoints with pending messages all had pending messages
+    // before batch `j - 1` was absorbed, so that a fold from then covers them (and
+    // only the memory state tells it is stale).
+    let mut probe = Net::new(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 3).unwrap();
+    let pending = |net: &Net, n: NodeId| net.memory.as_ref().unwrap().pending(n as usize);
+    let mut j = 0;
+    for (i, r) in ranges.iter().enumerate().take(ranges.len() - 1) {
+        let was: Vec<bool> = (0..2000).map(|n| pending(&probe, n)).collect();
+        probe.absorb(&store, r.clone()).unwrap();
+        let next = ends(&ranges[i + 1]);
+        let covered = next.iter().all(|&n| !pending(&probe, n) || was[n as usize]);
+        if i >= 5 && covered {
+            j = i + 1;
+            break;
+        }
+    }
+    assert!(j > 0, "no batch fits the stale-fold case");
+    let (prev, batch) = (ranges[j - 1].clone(), ranges[j].clone());
+    let fresh = || {
+        let mut net = Net::new(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 3).unwrap();
+        for r in &ranges[..j - 1] {
+            net.absorb(&store, r.clone()).unwrap();
+        }
+        net
+    };
+    // The optimizer step, as far as the memory can tell.
+    let step = |net: &Net| {
+        tch::no_grad(|| {
+            for (_, mut w) in net.named_trainables() {
+                let _ = w.g_add_scalar_(0.05);
+            }
+        })
+    };
+    let mem = |net: &Net| net.memory.as_ref().unwrap().mem.copy();
+    let close = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]) < 1e-6;
+    let ev: Vec<_> = batch.clone().map(|e| store.event(e as u32)).collect();
+    let nodes: Vec<NodeId> = ev.iter().map(|e| e.0).chain(ev.iter().map(|e| e.1)).collect();
+    let tt: Vec<Time> = ev.iter().map(|e| e.2).chain(ev.iter().map(|e| e.2)).collect();
+    let absorb_after = |net: &mut Net| {
+        net.absorb(&store, prev.clone()).unwrap();
+    };
+
+    // Reference: absorbed with the weights before the step.
+    let mut before = fresh();
+    absorb_after(&mut before);
+    before.absorb(&store, batch.clone()).unwrap();
+    // Without a fold, the step's weights are used: a different memory.
+    let mut after = fresh();
+    absorb_after(&mut after);
+    step(&after);
+    after.absorb(&store, batch.clone()).unwrap();
+    assert!(!close(&mem(&before), &mem(&after)), "the step must change the absorbed memory");
+
+    // The forward pass's fold (the trainer's path), then the step.
+    let mut net = fresh();
+    absorb_after(&mut net);
+    let sampler = NeighborSampler::new(&store, net.sampler_config(0)).unwrap();
+    let layers = sampler.sample_layers(&nodes, &tt, batch.start as u32).unwrap();
+    let (_, folded) = net.embed_folded(&store, Roots { nodes: &nodes, t: &tt, layers: &layers }).unwrap();
+    step(&net);
+    net.absorb_folded(&store, batch.clone(), folded).unwrap();
+    assert!(close(&mem(&net), &mem(&before)), "the forward pass's rows were not stored");
+    // The distributed path: every endpoint folded without a forward pass.
+    let mut net = fresh();
+    absorb_after(&mut net);
+    let folded = net.fold_pending(&nodes).unwrap();
+    step(&net);
+    net.absorb_folded(&store, batch.clone(), folded).unwrap();
+    assert!(close(&mem(&net), &mem(&before)));
+
+    // A fold missing the destinations is not used.
+    let mut net = fresh();
+    absorb_after(&mut net);
+    let folded = net.fold_pending(&nodes[..ev.len()]).unwrap();
+    step(&net);
+    net.absorb_folded(&store, batch.clone(), folded).unwrap();
+    assert!(close(&mem(&net), &mem(&after)), "a partial fold was used");
+    // A fold from before the previous batch was absorbed is stale.
+    let mut net = fresh();
+    let all: Vec<NodeId> = (0..2000).collect();
+    let folded = net.fold_pending(&all).unwrap();
+    absorb_after(&mut net);
+    step(&net);
+    net.absorb_folded(&store, batch.clone(), folded).unwrap();
+    assert!(close(&mem(&net), &mem(&after)), "a stale fold was used");
+}
+
 fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
     TrainConfig {
         epochs,

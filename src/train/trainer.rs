@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 
 use crate::dist::{Exchange, Replica, StepRecord, rank_slice, slice_roots};
 use crate::eval::protocol::event_times;
-use crate::model::{ModelConfig, Net, Roots};
+use crate::model::{Folded, ModelConfig, Net, Roots};
 use crate::sample::batch::{Batch, BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
 use crate::store::TemporalStore;
@@ -405,7 +405,7 @@ impl Trainer {
             let step_start = Instant::now();
             self.phases.wait_batch += (step_start - waited).as_secs_f64();
             let n = b.len() as i64;
-            let (loss, exchange, scored) = self.step(&b)?;
+            let (loss, exchange, scored, folded) = self.step(&b)?;
             // The loss stays on the device and is read every 16 batches: reading it
             // is a synchronisation that would stall a GPU once per batch.
             loss_acc += loss.to_kind(Kind::Double);
@@ -428,7 +428,7 @@ impl Trainer {
                     return Err(TrainError::Invalid("batches out of order".into()));
                 }
                 let t = Instant::now();
-                self.net.absorb(&*self.store, b.range.clone())?;
+                self.net.absorb_folded(&*self.store, b.range.clone(), folded)?;
                 self.phases.absorb += t.elapsed().as_secs_f64();
             }
             if let Some(steps) = &mut self.steps {
@@ -474,19 +474,28 @@ impl Trainer {
     /// replica: its slice's BCE sums divided by the global batch size, gradients and
     /// loss summed over the group (equal to the one-process ones up to rounding),
     /// then the same Adam step on every replica.
-    fn step(&mut self, b: &Batch) -> Result<(Tensor, Exchange, std::ops::Range<usize>), TrainError> {
+    /// One optimizer step on batch `b`: the loss, what crossed to other replicas,
+    /// which of the batch's events this process scored, and the batch endpoints'
+    /// memory updated before the step (for absorbing the batch).
+    fn step(
+        &mut self,
+        b: &Batch,
+    ) -> Result<(Tensor, Exchange, std::ops::Range<usize>, Option<Folded>), TrainError> {
         let n = b.len();
         let t0 = Instant::now();
         let Some(rep) = &self.replica else {
-            let emb =
-                self.net.embed(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
+            // The roots begin with the batch's sources and destinations, so the
+            // forward pass folded every endpoint's pending messages.
+            let (emb, folded) = self
+                .net
+                .embed_folded(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
             let loss = self.pair_loss(&emb, n, None);
             let t1 = Instant::now();
             let grads = self.adam.gradients(&loss);
             let t2 = Instant::now();
             self.adam.step_with(&grads);
             self.phases.add_step(t0, t1, t2);
-            return Ok((loss.detach(), Exchange::default(), 0..n));
+            return Ok((loss.detach(), Exchange::default(), 0..n, folded));
         };
         let part = rank_slice(n, rep.rank(), rep.world());
         let local = if part.is_empty() {
@@ -496,6 +505,9 @@ impl Trainer {
             let emb = self.net.embed(&*self.store, Roots { nodes: &nodes, t: &t, layers: &layers })?;
             Some(self.pair_loss(&emb, part.len(), Some(n)))
         };
+        // This replica embedded only its slice: fold every endpoint here, before
+        // the step, so that all replicas store the memory one process would.
+        let folded = self.net.fold_pending(&b.roots[..2 * n])?;
         let t1 = Instant::now();
         let grads = local.as_ref().map(|l| self.adam.gradients(l)).unwrap_or_default();
         let t2 = Instant::now();
@@ -503,7 +515,7 @@ impl Trainer {
         self.adam.step_with(&summed);
         self.phases.add_step(t0, t1, t2);
         let loss = Tensor::from(loss).to_kind(Kind::Float).to_device(self.net.device());
-        Ok((loss, exchange, part))
+        Ok((loss, exchange, part, folded))
     }
 
     /// BCE of `m` positives against one negative each, from root embeddings laid
@@ -511,13 +523,8 @@ impl Trainer {
     /// `Some(total)` the sum of the two sums divided by `total` (a replica's share
     /// of a global batch of `total` positives).
     fn pair_loss(&self, emb: &Tensor, m: usize, total: Option<usize>) -> Tensor {
-        let m = m as i64;
-        let proj = self.net.project(emb);
-        let a: Vec<i64> = (0..m).collect();
-        let d: Vec<i64> = (m..2 * m).collect();
-        let g: Vec<i64> = (2 * m..3 * m).collect();
-        let pos = self.net.logits(&proj, &a, &d);
-        let neg = self.net.logits(&proj, &a, &g);
+        let logits = self.net.pair_logits(emb, m);
+        let (pos, neg) = (logits.get(0), logits.get(1));
         let red = if total.is_some() { tch::Reduction::Sum } else { tch::Reduction::Mean };
         let loss = pos.binary_cross_entropy_with_logits::<Tensor>(&pos.ones_like(), None, None, red)
             + neg.binary_cross_entropy_with_logits::<Tensor>(&neg.zeros_like(), None, None, red);
