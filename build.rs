@@ -29,17 +29,32 @@ fn main() {
     }
     build_c10d_shim(&lib);
     build_op_profiler(&lib);
-    build_slot_attention(&lib);
+    build_kernels(&lib);
 }
 
 /// Compile `src/model/slot_attn.cpp`, the fused CPU attention core (a libtorch
-/// autograd function). `-fopenmp-simd` honours its `omp simd` loops (vector
-/// reductions) without an OpenMP runtime; `-O3` whatever the profile, as the
-/// kernel is the hot loop of a training step.
-fn build_slot_attention(lib: &str) {
+/// autograd function), and `src/model/time_enc.cpp`, the fused fixed time
+/// encoding. `-O3` whatever the profile: they are hot loops of a training step.
+fn build_kernels(lib: &str) {
+    // `-fopenmp`: ATen's `at::parallel_for` is a header template whose OpenMP
+    // backend is a `#pragma omp parallel`; without the flag it compiles to a serial
+    // loop. The runtime is the torch wheel's own libgomp (libtorch_cpu links it;
+    // the rpath finds it first), so there is one OpenMP thread pool, sized by
+    // `--threads` like every libtorch operator's.
+    println!("cargo:rustc-link-arg=-l:libgomp.so.1");
     let src = "src/model/slot_attn.cpp";
     println!("cargo:rerun-if-changed={src}");
-    torch_cpp(lib).file(src).opt_level(3).flag("-fopenmp-simd").compile("linkcast_slot_attn");
+    torch_cpp(lib).file(src).opt_level(3).flag("-fopenmp").compile("linkcast_slot_attn");
+    // Its rounding must match the operator form's (a float multiply, then an
+    // add): no fused multiply-add contraction.
+    let src = "src/model/time_enc.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    torch_cpp(lib)
+        .file(src)
+        .opt_level(3)
+        .flag("-fopenmp")
+        .flag("-ffp-contract=off")
+        .compile("linkcast_time_enc");
 }
 
 /// Compile `src/bench/op_profile.cpp`, the per-operator timer behind

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod net;
 pub mod parts;
 pub mod slot_attn;
+pub mod time_enc;
 
 pub use config::{ModelConfig, ModelKind};
 pub use net::{Folded, Net, Roots};

@@ -4,7 +4,7 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use crate::model::slot_attn;
+use crate::model::{slot_attn, time_enc};
 
 /// `cos(w * dt + b)`, `w` initialised to `10^-linspace(0, 9, d)` (TGN / TGAT), so
 /// the encoding resolves differences from one unit to a billion; trainable.
@@ -29,13 +29,24 @@ impl TimeEncoder {
         TimeEncoder { w, b, max: None }
     }
 
-    /// `dt`: any shape `[..]` -> `[.., d]`.
+    /// `dt`: any shape `[..]` -> `[.., d]`. On the CPU, when the encoding is fixed,
+    /// as one fused pass ([`time_enc`]).
     pub fn forward(&self, dt: &Tensor) -> Tensor {
+        self.forward_with(dt, time_enc::supported(dt, &self.w, &self.b))
+    }
+
+    /// `fused`: the fused CPU pass, else libtorch operators (any device, with
+    /// gradients; the reference the fused one is tested against).
+    pub fn forward_with(&self, dt: &Tensor, fused: bool) -> Tensor {
         let dt = match self.max {
             Some(m) => dt.clamp_max(m),
             None => dt.shallow_clone(),
         };
-        (dt.unsqueeze(-1) * &self.w + &self.b).cos()
+        if fused {
+            time_enc::time_encode(&dt, &self.w, &self.b).unwrap_or_else(|e| panic!("{e}"))
+        } else {
+            (dt.unsqueeze(-1) * &self.w + &self.b).cos()
+        }
     }
 }
 
@@ -522,5 +533,36 @@ mod tests {
         assert!(g1[0].allclose(&g2[0], 1e-6, 1e-6, false));
         // The negative pairs read rows 2m.., not the positives' destinations.
         assert!(!both.get(1).allclose(&both.get(0), 1e-3, 1e-3, false));
+    }
+
+    /// The fused time encoding against the operator form (libtorch's cos): every
+    /// frequency, gaps from 0 (padding) through fractions of a unit to 3e9 (past
+    /// the fused pass's reduction range), negative gaps, and a clamp.
+    #[test]
+    fn fused_time_encoding_equals_operators() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut enc = TimeEncoder::new(vs.root() / "t", 100, false);
+        let _ = tch::no_grad(|| enc.b.copy_(&(Tensor::randn([100], (Kind::Float, tch::Device::Cpu)) * 3.0)));
+        let mut gaps: Vec<f32> = vec![0.0, -0.0, 1e-3, 0.5, 1.0, 3.0, 7.5, 60.0, 3600.0, 86_400.0, -42.0];
+        gaps.extend((0..2000).map(|i| 1.37f32.powi(i % 70) * (1.0 + i as f32 * 1e-3)));
+        gaps.extend([9.99e8, 1.2e9, 3e9, -2.5e9, 1.6e7 + 0.5]);
+        let dt = Tensor::from_slice(&gaps).view([-1, 4]);
+        let check = |enc: &TimeEncoder| {
+            let fused = enc.forward_with(&dt, true);
+            let ops = enc.forward_with(&dt, false);
+            assert_eq!(fused.size(), vec![dt.size()[0], 4, 100]);
+            let worst = (&fused - &ops).abs().max().double_value(&[]);
+            // Two float ulps at 1 (both sides are within about one of the true cos).
+            assert!(worst <= 1.2e-7, "fused and operator time encodings differ by {worst:e}");
+        };
+        assert!(time_enc::supported(&dt, &enc.w, &enc.b));
+        check(&enc);
+        enc.max = Some(1e5);
+        check(&enc);
+        // A trainable encoding needs gradients: the operator form runs.
+        let train = TimeEncoder::new(vs.root() / "tt", 8, true);
+        assert!(!time_enc::supported(&dt, &train.w, &train.b));
+        // A wrong polynomial would not pass: the reference itself is not constant.
+        assert!(enc.forward_with(&dt, false).std(true).double_value(&[]) > 0.1);
     }
 }
