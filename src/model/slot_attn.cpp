@@ -19,9 +19,9 @@
 //      slots of q[h, r] . x[r, k]; a row with no valid slot gets a = 0.
 // Masked slots' inputs are never read (their gradients are zero).
 //
-// Determinism: every output row is computed by one thread in a fixed order; the
-// gradient to shared node rows is one index_add_ of per-slot rows, as the
-// gather's own backward.
+// Determinism: every output row is computed by one thread in a fixed order,
+// including the gradient to shared node rows (each row sums the slots that read
+// it, in slot order).
 //
 // C interface (called from src/model/slot_attn.rs):
 //   lc_slot_attn(nodes, index, time, edge, q, mask, &out, err, cap) -> 0, or -1 with
@@ -84,7 +84,8 @@ LC_INLINE void axpy_slot(const Parts& p, float alpha, int64_t slot, float* y) {
   if (p.e) axpy(alpha, p.edge + slot * p.e, y + p.n + p.t, p.e);
 }
 
-// Roots [r0, r1): attention weights `a [H, R, K]` and `xbar [H, R, W]` (zeroed).
+// Roots [r0, r1): attention weights `a [H, R, K]` and `xbar [H, R, W]` (each row
+// written whole here, on the thread that computes it).
 __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts& p, int64_t r0,
                                                                             int64_t r1, float* a,
                                                                             float* xbar) {
@@ -94,6 +95,8 @@ __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts&
     for (int64_t h = 0; h < p.H; ++h) {
       const float* q = p.q_row(h, r);
       float* ar = a + (h * p.R + r) * p.K;
+      std::fill(ar, ar + p.K, 0.f);
+      std::fill(xbar + (h * p.R + r) * p.W, xbar + (h * p.R + r + 1) * p.W, 0.f);
       float best = -INFINITY;
       for (int64_t k = 0; k < p.K; ++k) {
         if (!m[k]) continue;
@@ -116,19 +119,19 @@ __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts&
   }
 }
 
-// Gradients of roots [r0, r1) from `g [H, R, W]`: dq [H, R, W] and the per-slot
-// input gradients dnode [R*K, n], dtime [R*K, t], dedge [R*K, e] (each zeroed, or
-// null when not needed).
+// Gradients of roots [r0, r1) from `g [H, R, W]`: the softmax's input gradients
+// `ds [H, R, K]`, dq [H, R, W], and the per-slot input gradients dnode [R*K, n]
+// (only when slots are node rows, else null: see `node_grads`), dtime [R*K, t],
+// dedge [R*K, e] (null when not needed). Every row written is written whole.
 __attribute__((target_clones("avx2", "default"))) void backward_rows(
-    const Parts& p, const float* a, const float* g, int64_t r0, int64_t r1, float* dq, float* dnode,
-    float* dtime, float* dedge) {
-  std::vector<float> ds(p.H * p.K);
+    const Parts& p, const float* a, const float* g, int64_t r0, int64_t r1, float* ds, float* dq,
+    float* dnode, float* dtime, float* dedge) {
   for (int64_t r = r0; r < r1; ++r) {
     const bool* m = p.mask + r * p.K;
     for (int64_t h = 0; h < p.H; ++h) {
       const float* ar = a + (h * p.R + r) * p.K;
       const float* gr = g + (h * p.R + r) * p.W;
-      float* dsr = ds.data() + h * p.K;
+      float* dsr = ds + (h * p.R + r) * p.K;
       // da_k = g . x_k; ds_k = a_k (da_k - sum_j a_j da_j) (softmax backward).
       float mean = 0.f;
       for (int64_t k = 0; k < p.K; ++k) {
@@ -138,17 +141,21 @@ __attribute__((target_clones("avx2", "default"))) void backward_rows(
       for (int64_t k = 0; k < p.K; ++k) dsr[k] = ar[k] * (dsr[k] - mean);
       if (dq) {
         float* dqr = dq + (h * p.R + r) * p.W;
+        std::fill(dqr, dqr + p.W, 0.f);
         for (int64_t k = 0; k < p.K; ++k)
           if (m[k] && dsr[k] != 0.f) axpy_slot(p, dsr[k], r * p.K + k, dqr);
       }
     }
-    // dx_k = sum_h a_hk g_h + ds_hk q_h, split over the parts.
+    // dx_k = sum_h a_hk g_h + ds_hk q_h, split over the parts; masked slots get 0.
     for (int64_t k = 0; k < p.K; ++k) {
-      if (!m[k]) continue;
       const int64_t slot = r * p.K + k;
+      if (dnode) std::fill(dnode + slot * p.n, dnode + (slot + 1) * p.n, 0.f);
+      if (dtime) std::fill(dtime + slot * p.t, dtime + (slot + 1) * p.t, 0.f);
+      if (dedge) std::fill(dedge + slot * p.e, dedge + (slot + 1) * p.e, 0.f);
+      if (!m[k]) continue;
       for (int64_t h = 0; h < p.H; ++h) {
         const float ah = a[(h * p.R + r) * p.K + k];
-        const float dh = ds[h * p.K + k];
+        const float dh = ds[(h * p.R + r) * p.K + k];
         const float* gr = g + (h * p.R + r) * p.W;
         const float* qr = p.q_row(h, r);
         if (dnode) {
@@ -163,6 +170,29 @@ __attribute__((target_clones("avx2", "default"))) void backward_rows(
           axpy(ah, gr + p.n + p.t, dedge + slot * p.e, p.e);
           axpy(dh, qr + p.n + p.t, dedge + slot * p.e, p.e);
         }
+      }
+    }
+  }
+}
+
+// Node rows [m0, m1) of the gradient to shared node rows `dnode [M, n]`: row m sums,
+// in slot order, `sum_h a_hk g_h + ds_hk q_h` (node part) over the valid slots that
+// read it, `slots[start[m] .. start[m + 1])`. One thread per row and a fixed order:
+// deterministic, without the per-slot copy and the scatter of an index_add_.
+__attribute__((target_clones("avx2", "default"))) void node_grads(const Parts& p, const float* a,
+                                                                          const float* g, const float* ds,
+                                                                          const int64_t* start,
+                                                                          const int64_t* slots, int64_t m0,
+                                                                          int64_t m1, float* dnode) {
+  for (int64_t row = m0; row < m1; ++row) {
+    float* out = dnode + row * p.n;
+    std::fill(out, out + p.n, 0.f);
+    for (int64_t i = start[row]; i < start[row + 1]; ++i) {
+      const int64_t slot = slots[i], r = slot / p.K, k = slot % p.K;
+      for (int64_t h = 0; h < p.H; ++h) {
+        const int64_t hr = h * p.R + r;
+        axpy(a[hr * p.K + k], g + hr * p.W, out, p.n);
+        axpy(ds[hr * p.K + k], p.q_row(h, r), out, p.n);
       }
     }
   }
@@ -196,8 +226,8 @@ struct SlotAttention : public torch::autograd::Function<SlotAttention> {
                             at::Tensor time, at::Tensor edge, at::Tensor q, at::Tensor mask) {
     Parts p = parts_of(nodes, index, time, edge, q, mask);
     auto f = q.options();
-    at::Tensor a = at::zeros({p.H, p.R, p.K}, f);
-    at::Tensor xbar = at::zeros({p.H, p.R, p.W}, f);
+    at::Tensor a = at::empty({p.H, p.R, p.K}, f);
+    at::Tensor xbar = at::empty({p.H, p.R, p.W}, f);
     float* ap = a.data_ptr<float>();
     float* xp = xbar.data_ptr<float>();
     at::parallel_for(0, p.R, kGrain, [&](int64_t r0, int64_t r1) { forward_rows(p, r0, r1, ap, xp); });
@@ -217,19 +247,37 @@ struct SlotAttention : public torch::autograd::Function<SlotAttention> {
     // edge 3, q 4, mask 5); the returned list has one entry per argument.
     const bool want_node = ctx->needs_input_grad(0), want_time = ctx->needs_input_grad(2),
                want_edge = p.e && ctx->needs_input_grad(3), want_q = ctx->needs_input_grad(4);
-    at::Tensor dnode = want_node ? at::zeros({p.R * p.K, p.n}, f) : at::Tensor();
-    at::Tensor dtime = want_time ? at::zeros({p.R * p.K, p.t}, f) : at::Tensor();
-    at::Tensor dedge = want_edge ? at::zeros({p.R * p.K, p.e}, f) : at::Tensor();
-    at::Tensor dq = want_q ? at::zeros({p.H, p.R, p.W}, f) : at::Tensor();
+    const bool indexed = ctx->saved_data["indexed"].toBool();
+    at::Tensor ds = at::empty({p.H, p.R, p.K}, f);
+    at::Tensor dnode = want_node ? at::empty({nodes.size(0), p.n}, f) : at::Tensor();
+    at::Tensor dtime = want_time ? at::empty({p.R * p.K, p.t}, f) : at::Tensor();
+    at::Tensor dedge = want_edge ? at::empty({p.R * p.K, p.e}, f) : at::Tensor();
+    at::Tensor dq = want_q ? at::empty({p.H, p.R, p.W}, f) : at::Tensor();
     auto ptr = [](at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-    float *dqp = ptr(dq), *dnp = ptr(dnode), *dtp = ptr(dtime), *dep = ptr(dedge);
+    float *dsp = ds.data_ptr<float>(), *dqp = ptr(dq), *dnp = ptr(dnode), *dtp = ptr(dtime),
+          *dep = ptr(dedge);
     const float* ap = a.data_ptr<float>();
     const float* gp = g.data_ptr<float>();
     at::parallel_for(0, p.R, kGrain, [&](int64_t r0, int64_t r1) {
-      backward_rows(p, ap, gp, r0, r1, dqp, dnp, dtp, dep);
+      backward_rows(p, ap, gp, r0, r1, dsp, dqp, indexed ? nullptr : dnp, dtp, dep);
     });
-    if (want_node && ctx->saved_data["indexed"].toBool()) {
-      dnode = at::zeros({nodes.size(0), p.n}, f).index_add_(0, index, dnode);
+    if (want_node && indexed) {
+      // The valid slots grouped by the node row they read, in slot order (a
+      // counting sort), then one pass per row.
+      const int64_t M = nodes.size(0);
+      std::vector<int64_t> start(M + 1, 0), slots;
+      for (int64_t s = 0; s < p.R * p.K; ++s)
+        if (p.mask[s]) ++start[p.idx[s] + 1];
+      for (int64_t i = 0; i < M; ++i) start[i + 1] += start[i];
+      slots.resize(start[M]);
+      std::vector<int64_t> fill(start.begin(), start.end() - 1);
+      for (int64_t s = 0; s < p.R * p.K; ++s)
+        if (p.mask[s]) slots[fill[p.idx[s]]++] = s;
+      // About kGrain roots' worth of slots per task.
+      const int64_t grain = std::max<int64_t>(1, kGrain * p.K * M / std::max<int64_t>(1, start[M]));
+      at::parallel_for(0, M, grain, [&](int64_t m0, int64_t m1) {
+        node_grads(p, ap, gp, dsp, start.data(), slots.data(), m0, m1, dnp);
+      });
     }
     return {dnode, at::Tensor(), at::Tensor(), dtime, dedge, dq, at::Tensor()};
   }
