@@ -3,10 +3,12 @@
 //! an uninterrupted run, which libtorch's optimiser wrapper cannot promise).
 //!
 //! The moments of all parameters live in two flat buffers (`m[i]`, `v[i]` are views
-//! into them), so a step is one concatenation of the gradients, a handful of
-//! whole-buffer operations and one subtraction per parameter, instead of a dozen
-//! small operations per parameter: at TGN's sizes (19 tensors, 0.2M values) the
-//! per-operation overhead, not the arithmetic, was the cost of a step.
+//! into them). On the CPU a step is one plain loop per parameter, from its gradient
+//! into its values and moments; elsewhere it is one concatenation of the
+//! gradients, a handful of whole-buffer operations and one subtraction per
+//! parameter. Either way, not a dozen small operations per parameter: at TGN's
+//! sizes (19 tensors, 0.2M values) the per-operation overhead, not the arithmetic,
+//! was the cost of a step.
 
 use std::path::Path;
 
@@ -79,34 +81,49 @@ impl Adam {
         tch::no_grad(|| {
             if grads.len() == self.params.len() && grads.iter().all(|g| g.defined()) {
                 // Every parameter moves: whole-buffer updates.
-                let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
-                let g = Tensor::cat(&flat, 0);
-                if g.device() == Device::Cpu && g.kind() == Kind::Float {
-                    // One pass over the flat buffers; `g` becomes the update.
-                    let n = g.numel();
-                    // SAFETY: three distinct contiguous f32 CPU tensors of `n` values
-                    // (`g` was just allocated by `cat`; the moment buffers are owned
-                    // here), not otherwise accessed while the slices live.
-                    let (gs, ms, vs) = unsafe {
-                        (
-                            std::slice::from_raw_parts_mut(g.data_ptr() as *mut f32, n),
-                            std::slice::from_raw_parts_mut(self.m_flat.data_ptr() as *mut f32, n),
-                            std::slice::from_raw_parts_mut(self.v_flat.data_ptr() as *mut f32, n),
-                        )
-                    };
-                    let c = AdamConsts {
-                        b1: self.beta1 as f32,
-                        b2: self.beta2 as f32,
-                        inv_bc2: (1.0 / bc2) as f32,
-                        eps: self.eps as f32,
-                        step_size: step_size as f32,
-                    };
-                    adam_in_place(gs, ms, vs, &c);
-                    for ((_, p), &(o, n)) in self.params.iter_mut().zip(&self.spans) {
-                        let _ = p.g_sub_(&g.narrow(0, o, n).view(p.size().as_slice()));
+                let c = AdamConsts {
+                    b1: self.beta1 as f32,
+                    b2: self.beta2 as f32,
+                    inv_bc2: (1.0 / bc2) as f32,
+                    eps: self.eps as f32,
+                    step_size: step_size as f32,
+                };
+                let cpu_f32 = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float;
+                if cpu_f32(&self.m_flat)
+                    && self.params.iter().zip(grads).all(|((_, p), g)| {
+                        cpu_f32(p) && p.is_contiguous() && cpu_f32(g) && g.size() == p.size()
+                    })
+                {
+                    // One pass per parameter straight from its gradient into its
+                    // values and its span of the moment buffers.
+                    for (((_, p), g), &(o, n)) in self.params.iter().zip(grads).zip(&self.spans) {
+                        let (o, n) = (o as usize, n as usize);
+                        let g = g.contiguous(); // a transposed weight's gradient may not be
+                        // SAFETY: contiguous f32 CPU tensors of `n` values (checked
+                        // above), the moments `o..o + n` of the flat buffers owned
+                        // here; a parameter, its gradient and the moment buffers are
+                        // distinct allocations, and nothing else runs on them during
+                        // the step (no gradient mode, no other thread).
+                        let (ps, gs, ms, vs) = unsafe {
+                            (
+                                std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
+                                std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
+                                std::slice::from_raw_parts_mut(
+                                    (self.m_flat.data_ptr() as *mut f32).add(o),
+                                    n,
+                                ),
+                                std::slice::from_raw_parts_mut(
+                                    (self.v_flat.data_ptr() as *mut f32).add(o),
+                                    n,
+                                ),
+                            )
+                        };
+                        adam_in_place(ps, gs, ms, vs, &c);
                     }
                     return;
                 }
+                let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
+                let g = Tensor::cat(&flat, 0);
                 let _ = self.m_flat.g_mul_scalar_(self.beta1).g_add_(&(&g * (1.0 - self.beta1)));
                 let _ = self.v_flat.g_mul_scalar_(self.beta2).addcmul_(&g, &(&g * (1.0 - self.beta2)));
                 let denom = (&self.v_flat / bc2).sqrt() + self.eps;
@@ -175,17 +192,16 @@ struct AdamConsts {
     step_size: f32,
 }
 
-/// The Adam update over flat CPU buffers: moments in place, and `g` replaced by
-/// the step `lr / bc1 * m / (sqrt(v / bc2) + eps)` (the same formula as the tensor
-/// path, in f32). A plain loop the compiler vectorises: on CPU this is one pass
-/// where the tensor path makes eight over 0.9 MB and allocates four temporaries.
-fn adam_in_place(g: &mut [f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
+/// The Adam update over CPU buffers: moments in place, and `p` moved by the step
+/// `lr / bc1 * m / (sqrt(v / bc2) + eps)` (the same formula and f32 rounding as the
+/// tensor path). A plain loop the compiler vectorises: one pass per parameter where
+/// the tensor path makes eight over the whole model and allocates temporaries.
+fn adam_in_place(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
     let (a1, a2) = (1.0 - c.b1, 1.0 - c.b2);
-    for ((g, m), v) in g.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
-        let gi = *g;
+    for (((p, &gi), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         *m = c.b1 * *m + a1 * gi;
         *v = c.b2 * *v + a2 * gi * gi;
-        *g = *m / ((*v * c.inv_bc2).sqrt() + c.eps) * c.step_size;
+        *p -= *m / ((*v * c.inv_bc2).sqrt() + c.eps) * c.step_size;
     }
 }
 
@@ -229,7 +245,13 @@ mod tests {
             let b = Tensor::from_slice(&values[4..]);
             Adam::new(vec![("a".into(), a), ("b".into(), b)], lr)
         };
-        let split = |g: &[f32]| vec![Tensor::from_slice(&g[..4]).view([2, 2]), Tensor::from_slice(&g[4..])];
+        // `a`'s gradient as a transposed (non-contiguous) view, as a linear
+        // layer's weight gradient can come.
+        let split = |g: &[f32]| {
+            let at = Tensor::from_slice(&[g[0], g[2], g[1], g[3]]).view([2, 2]).t_();
+            assert!(!at.is_contiguous());
+            vec![at, Tensor::from_slice(&g[4..])]
+        };
         let read = |adam: &Adam| -> Vec<f64> {
             adam.params()
                 .iter()
