@@ -2,7 +2,7 @@
 # Training throughput of linkcast's TGN against PyG's TGN on this machine's CPUs, one
 # after the other in one run (same data, split, sizes, negatives, threads), 1 epoch.
 # Run it on an idle machine; the load average is recorded with every number.
-# Usage: scripts/cpu_compare.sh [THREADS] [GRAPH_DIR...]   (default: runs/collegemsg runs/wikipedia)
+# Usage: [REPS=2] scripts/cpu_compare.sh [THREADS] [GRAPH_DIR...]   (default: runs/collegemsg runs/wikipedia)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}; shift || true
@@ -12,7 +12,7 @@ OUT=${OUT:-runs/cpu-compare}
 mkdir -p "$OUT"
 for g in $GRAPHS; do
   ds=$(basename "$g")
-  for rep in 1 2; do
+  for rep in $(seq "${REPS:-2}"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     lc=$($BIN -q train "$g" -o "$OUT/m-$ds" --epochs 1 --threads "$THREADS" --device cpu --force --json |
       .venv/bin/python -c "import json,sys; d=json.load(sys.stdin); print(round(d['epochs'][0]['events_per_s']), round(d['test']['ap'],4))")

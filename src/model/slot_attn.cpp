@@ -70,18 +70,20 @@ LC_INLINE void axpy(float alpha, const float* x, float* y, int64_t len) {
   for (int64_t i = 0; i < len; ++i) y[i] += alpha * x[i];
 }
 
-// a . x[slot] over the three parts of a W-wide row `a`.
-LC_INLINE float dot_slot(const Parts& p, const float* a, int64_t slot) {
-  float s = dot(a, p.node_row(slot), p.n) + dot(a + p.n, p.time + slot * p.t, p.t);
-  if (p.e) s += dot(a + p.n + p.t, p.edge + slot * p.e, p.e);
-  return s;
-}
-
-// y += alpha * x[slot] over the three parts.
-LC_INLINE void axpy_slot(const Parts& p, float alpha, int64_t slot, float* y) {
-  axpy(alpha, p.node_row(slot), y, p.n);
-  axpy(alpha, p.time + slot * p.t, y + p.n, p.t);
-  if (p.e) axpy(alpha, p.edge + slot * p.e, y + p.n + p.t, p.e);
+// Root r's valid slot inputs as the rows of `x [K, W]` (masked slots' rows are
+// left as they are and never read): every head's scores and sums then run over
+// one contiguous W-long row per slot, hot in L1, instead of two or three parts
+// scattered over the node, time and edge tensors.
+LC_INLINE void gather_root(const Parts& p, int64_t r, float* x) {
+  const bool* m = p.mask + r * p.K;
+  for (int64_t k = 0; k < p.K; ++k) {
+    if (!m[k]) continue;
+    const int64_t slot = r * p.K + k;
+    float* row = x + k * p.W;
+    std::memcpy(row, p.node_row(slot), p.n * sizeof(float));
+    std::memcpy(row + p.n, p.time + slot * p.t, p.t * sizeof(float));
+    if (p.e) std::memcpy(row + p.n + p.t, p.edge + slot * p.e, p.e * sizeof(float));
+  }
 }
 
 // Roots [r0, r1): attention weights `a [H, R, K]` and `xbar [H, R, W]` (each row
@@ -89,9 +91,10 @@ LC_INLINE void axpy_slot(const Parts& p, float alpha, int64_t slot, float* y) {
 __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts& p, int64_t r0,
                                                                             int64_t r1, float* a,
                                                                             float* xbar) {
-  std::vector<float> s(p.K);
+  std::vector<float> s(p.K), x(p.K * p.W);
   for (int64_t r = r0; r < r1; ++r) {
     const bool* m = p.mask + r * p.K;
+    gather_root(p, r, x.data());
     for (int64_t h = 0; h < p.H; ++h) {
       const float* q = p.q_row(h, r);
       float* ar = a + (h * p.R + r) * p.K;
@@ -100,7 +103,7 @@ __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts&
       float best = -INFINITY;
       for (int64_t k = 0; k < p.K; ++k) {
         if (!m[k]) continue;
-        s[k] = dot_slot(p, q, r * p.K + k);
+        s[k] = dot(q, x.data() + k * p.W, p.W);
         best = std::max(best, s[k]);
       }
       if (best == -INFINITY) continue;  // no valid slot: a = 0, xbar = 0
@@ -113,7 +116,7 @@ __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts&
       for (int64_t k = 0; k < p.K; ++k) {
         if (!m[k]) continue;
         ar[k] /= total;
-        axpy_slot(p, ar[k], r * p.K + k, out);
+        axpy(ar[k], x.data() + k * p.W, out, p.W);
       }
     }
   }
@@ -126,8 +129,10 @@ __attribute__((target_clones("avx2", "default"))) void forward_rows(const Parts&
 __attribute__((target_clones("avx2", "default"))) void backward_rows(
     const Parts& p, const float* a, const float* g, int64_t r0, int64_t r1, float* ds, float* dq,
     float* dnode, float* dtime, float* dedge) {
+  std::vector<float> x(p.K * p.W);
   for (int64_t r = r0; r < r1; ++r) {
     const bool* m = p.mask + r * p.K;
+    gather_root(p, r, x.data());
     for (int64_t h = 0; h < p.H; ++h) {
       const float* ar = a + (h * p.R + r) * p.K;
       const float* gr = g + (h * p.R + r) * p.W;
@@ -135,7 +140,7 @@ __attribute__((target_clones("avx2", "default"))) void backward_rows(
       // da_k = g . x_k; ds_k = a_k (da_k - sum_j a_j da_j) (softmax backward).
       float mean = 0.f;
       for (int64_t k = 0; k < p.K; ++k) {
-        dsr[k] = m[k] && ar[k] != 0.f ? dot_slot(p, gr, r * p.K + k) : 0.f;
+        dsr[k] = m[k] && ar[k] != 0.f ? dot(gr, x.data() + k * p.W, p.W) : 0.f;
         mean += ar[k] * dsr[k];
       }
       for (int64_t k = 0; k < p.K; ++k) dsr[k] = ar[k] * (dsr[k] - mean);
@@ -143,7 +148,7 @@ __attribute__((target_clones("avx2", "default"))) void backward_rows(
         float* dqr = dq + (h * p.R + r) * p.W;
         std::fill(dqr, dqr + p.W, 0.f);
         for (int64_t k = 0; k < p.K; ++k)
-          if (m[k] && dsr[k] != 0.f) axpy_slot(p, dsr[k], r * p.K + k, dqr);
+          if (m[k] && dsr[k] != 0.f) axpy(dsr[k], x.data() + k * p.W, dqr, p.W);
       }
     }
     // dx_k = sum_h a_hk g_h + ds_hk q_h, split over the parts; masked slots get 0.
