@@ -33,8 +33,9 @@ fn main() {
 }
 
 /// Compile `src/model/slot_attn.cpp`, the fused CPU attention core (a libtorch
-/// autograd function), and `src/model/time_enc.cpp`, the fused fixed time
-/// encoding. `-O3` whatever the profile: they are hot loops of a training step.
+/// autograd function), `src/model/gru_gates.cpp`, the GRU cell's gates (another),
+/// and `src/model/time_enc.cpp`, the fused fixed time encoding. `-O3` whatever the
+/// profile: they are hot loops of a training step.
 fn build_kernels(lib: &str) {
     // `-fopenmp`: ATen's `at::parallel_for` is a header template whose OpenMP
     // backend is a `#pragma omp parallel`; without the flag it compiles to a serial
@@ -45,6 +46,16 @@ fn build_kernels(lib: &str) {
     let src = "src/model/slot_attn.cpp";
     println!("cargo:rerun-if-changed={src}");
     torch_cpp(lib).file(src).opt_level(3).flag("-fopenmp").compile("linkcast_slot_attn");
+    let src = "src/model/gru_gates.cpp";
+    println!("cargo:rerun-if-changed={src}");
+    // `-fno-trapping-math`: lets the clamps in its exp become vector selects (no
+    // floating-point exception flags are read anywhere).
+    torch_cpp(lib)
+        .file(src)
+        .opt_level(3)
+        .flag("-fopenmp")
+        .flag("-fno-trapping-math")
+        .compile("linkcast_gru_gates");
     // Its rounding must match the operator form's (a float multiply, then an
     // add): no fused multiply-add contraction.
     let src = "src/model/time_enc.cpp";

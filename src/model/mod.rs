@@ -14,6 +14,7 @@
 //! and restored with the checkpoint together with its watermark.
 
 pub mod config;
+pub mod gru_gates;
 pub mod memory;
 pub mod net;
 pub mod parts;

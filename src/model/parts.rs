@@ -4,7 +4,7 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use crate::model::{slot_attn, time_enc};
+use crate::model::{gru_gates, slot_attn, time_enc};
 
 /// `cos(w * dt + b)`, `w` initialised to `10^-linspace(0, 9, d)` (TGN / TGAT), so
 /// the encoding resolves differences from one unit to a billion; trainable.
@@ -295,8 +295,19 @@ impl MemoryCell {
         }
     }
 
+    /// On the CPU the GRU's gates run as one fused operator ([`gru_gates`]).
     pub fn forward(&self, msg: &Tensor, mem: &Tensor) -> Tensor {
-        if self.gru {
+        self.forward_with(msg, mem, gru_gates::supported(mem))
+    }
+
+    /// `fused`: the GRU's two products, then the fused gates; else libtorch's
+    /// `gru_cell` (any device; the reference the fused form is tested against).
+    pub fn forward_with(&self, msg: &Tensor, mem: &Tensor, fused: bool) -> Tensor {
+        if self.gru && fused {
+            let gi = msg.linear(&self.w_ih, Some(&self.b_ih));
+            let gh = mem.linear(&self.w_hh, Some(&self.b_hh));
+            gru_gates::gru_gates(&gi, &gh, mem).unwrap_or_else(|e| panic!("{e}"))
+        } else if self.gru {
             msg.gru_cell(mem, &self.w_ih, &self.w_hh, Some(&self.b_ih), Some(&self.b_hh))
         } else {
             msg.rnn_tanh_cell(mem, &self.w_ih, &self.w_hh, Some(&self.b_ih), Some(&self.b_hh))
@@ -564,5 +575,40 @@ mod tests {
         assert!(!time_enc::supported(&dt, &train.w, &train.b));
         // A wrong polynomial would not pass: the reference itself is not constant.
         assert!(enc.forward_with(&dt, false).std(true).double_value(&[]) > 0.1);
+    }
+
+    /// The fused GRU gates against libtorch's `gru_cell`: the new state and the
+    /// gradients to both weights, both biases, the message and the state, with
+    /// pre-activations from small to saturating.
+    #[test]
+    fn fused_gru_gates_equal_gru_cell() {
+        tch::manual_seed(11);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cell = MemoryCell::new(vs.root() / "gru", 12, 16, true);
+        let f = (Kind::Float, tch::Device::Cpu);
+        // Rows scaled from 0.01 to 30: gates from linear to saturated.
+        let scale = Tensor::logspace(-2.0, 1.5, 37, 10.0, f).unsqueeze(1);
+        let msg = (Tensor::randn([37, 12], f) * &scale).set_requires_grad(true);
+        let mem = (Tensor::randn([37, 16], f) * &scale).tanh().set_requires_grad(true);
+        let w = Tensor::randn([37, 16], f);
+        let mut inputs: Vec<Tensor> = vs.trainable_variables();
+        inputs.extend([msg.shallow_clone(), mem.shallow_clone()]);
+        let run = |fused: bool| {
+            let out = cell.forward_with(&msg, &mem, fused);
+            let grads = Tensor::run_backward(&[(&out * &w).sum(Kind::Float)], &inputs, false, false);
+            (out, grads)
+        };
+        let (fo, fg) = run(true);
+        let (ro, rg) = run(false);
+        let diff = (&fo - &ro).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "new state differs by {diff:e}");
+        for (i, (a, b)) in fg.iter().zip(&rg).enumerate() {
+            let d = (a - b).abs().max().double_value(&[]);
+            let size = b.abs().max().double_value(&[]);
+            assert!(d <= 1e-5 * size.max(1.0), "gradient {i} differs by {d:e} (largest {size:e})");
+        }
+        // Not a vacuous comparison: the state moved and the gradients are not zero.
+        assert!((&fo - &mem).abs().max().double_value(&[]) > 0.1);
+        assert!(rg.iter().all(|g| g.abs().max().double_value(&[]) > 1e-3));
     }
 }
