@@ -43,6 +43,7 @@ fn build_kernels(lib: &str) {
     // the rpath finds it first), so there is one OpenMP thread pool, sized by
     // `--threads` like every libtorch operator's.
     println!("cargo:rustc-link-arg=-l:libgomp.so.1");
+    println!("cargo:rerun-if-changed=src/model/kernel_abi.h");
     let src = "src/model/slot_attn.cpp";
     println!("cargo:rerun-if-changed={src}");
     torch_cpp(lib).file(src).opt_level(3).flag("-fopenmp").compile("linkcast_slot_attn");

@@ -19,6 +19,8 @@
 // C interface: lc_gru_gates(gi, gh, h, &out, err, cap) -> 0, or -1 with the message in
 // err. Tensor arguments are `at::Tensor*`; `out` receives a new `at::Tensor*` [P, d].
 #include <ATen/ATen.h>
+
+#include "kernel_abi.h"
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -147,17 +149,12 @@ struct GruGates : public torch::autograd::Function<GruGates> {
   }
 };
 
-void fail(const char* what, char* err, size_t cap) {
-  if (cap == 0) return;
-  std::strncpy(err, what, cap - 1);
-  err[cap - 1] = '\0';
-}
 
 }  // namespace
 
 extern "C" int lc_gru_gates(const at::Tensor* gi, const at::Tensor* gh, const at::Tensor* h,
                             at::Tensor** out, char* err, size_t cap) {
-  try {
+  return linkcast::guarded(err, cap, [&] {
     auto f32 = [](const at::Tensor& t, const char* name) {
       TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 2,
                   "gru gates: ", name, " must be a 2-d CPU float tensor");
@@ -168,12 +165,5 @@ extern "C" int lc_gru_gates(const at::Tensor* gi, const at::Tensor* gh, const at
     TORCH_CHECK(a.size(0) == P && b.size(0) == P && a.size(1) == 3 * d && b.size(1) == 3 * d,
                 "gru gates: gi and gh must be [P, 3d] for h [P, d]");
     *out = new at::Tensor(GruGates::apply(a, b, hh));
-    return 0;
-  } catch (const c10::Error& ex) {
-    fail(ex.what_without_backtrace(), err, cap);
-    return -1;
-  } catch (const std::exception& ex) {
-    fail(ex.what(), err, cap);
-    return -1;
-  }
+  });
 }

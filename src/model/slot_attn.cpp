@@ -28,6 +28,8 @@
 //   the message in err. Tensor arguments are `at::Tensor*` (tch's C_tensor);
 //   index and edge may be null. `out` receives a new `at::Tensor*`.
 #include <ATen/ATen.h>
+
+#include "kernel_abi.h"
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -288,18 +290,13 @@ struct SlotAttention : public torch::autograd::Function<SlotAttention> {
   }
 };
 
-void fail(const char* what, char* err, size_t cap) {
-  if (cap == 0) return;
-  std::strncpy(err, what, cap - 1);
-  err[cap - 1] = '\0';
-}
 
 }  // namespace
 
 extern "C" int lc_slot_attn(const at::Tensor* nodes, const at::Tensor* index, const at::Tensor* time,
                             const at::Tensor* edge, const at::Tensor* q, const at::Tensor* mask,
                             at::Tensor** out, char* err, size_t cap) {
-  try {
+  return linkcast::guarded(err, cap, [&] {
     auto f32 = [](const at::Tensor& t, const char* name) {
       TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() >= 2,
                   "slot attention: ", name, " must be a CPU float tensor of rank 2 or more");
@@ -331,12 +328,5 @@ extern "C" int lc_slot_attn(const at::Tensor* nodes, const at::Tensor* index, co
       TORCH_CHECK(n.size(0) == R * K, "slot attention: without index, nodes must have R*K rows");
     }
     *out = new at::Tensor(SlotAttention::apply(n, ix, index != nullptr, tm, e, qq, m));
-    return 0;
-  } catch (const c10::Error& ex) {
-    fail(ex.what_without_backtrace(), err, cap);
-    return -1;
-  } catch (const std::exception& ex) {
-    fail(ex.what(), err, cap);
-    return -1;
-  }
+  });
 }

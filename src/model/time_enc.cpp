@@ -23,6 +23,8 @@
 //   dt [N] (any shape, flattened), w [d], b [d]: CPU float; `out` receives a new
 //   `at::Tensor*` of shape dt.shape + [d]. No gradients (the encoding is fixed).
 #include <ATen/ATen.h>
+
+#include "kernel_abi.h"
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -66,17 +68,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void encode_row(flo
   }
 }
 
-void fail(const char* what, char* err, size_t cap) {
-  if (cap == 0) return;
-  std::strncpy(err, what, cap - 1);
-  err[cap - 1] = '\0';
-}
 
 }  // namespace
 
 extern "C" int lc_time_encode(const at::Tensor* dt, const at::Tensor* w, const at::Tensor* b,
                               at::Tensor** out, char* err, size_t cap) {
-  try {
+  return linkcast::guarded(err, cap, [&] {
     auto f32 = [](const at::Tensor& t, const char* name) {
       TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat,
                   "time encoding: ", name, " must be a CPU float tensor");
@@ -128,12 +125,5 @@ extern "C" int lc_time_encode(const at::Tensor* dt, const at::Tensor* w, const a
       }
     });
     *out = new at::Tensor(std::move(y));
-    return 0;
-  } catch (const c10::Error& ex) {
-    fail(ex.what_without_backtrace(), err, cap);
-    return -1;
-  } catch (const std::exception& ex) {
-    fail(ex.what(), err, cap);
-    return -1;
-  }
+  });
 }
