@@ -84,3 +84,22 @@ pub fn parse_device(s: &str) -> Result<tch::Device, ModelError> {
         },
     }
 }
+
+/// What a C++ kernel entry point returned (`kernel_abi.h`): `rc == 0` and the new
+/// tensor it wrote to `out`, or its NUL-terminated message in `err`.
+///
+/// # Safety
+/// `out` is null or a heap-allocated `at::Tensor*` the entry point just created and
+/// nobody else owns; ownership passes to the returned `Tensor`.
+pub(crate) unsafe fn kernel_result(
+    rc: i32,
+    out: *mut torch_sys::C_tensor,
+    err: &[u8],
+) -> Result<tch::Tensor, ModelError> {
+    if rc != 0 || out.is_null() {
+        let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
+        return Err(ModelError::Config(String::from_utf8_lossy(&err[..end]).into_owned()));
+    }
+    // SAFETY: the caller's contract.
+    Ok(unsafe { tch::Tensor::from_ptr(out) })
+}

@@ -61,10 +61,6 @@ pub fn slot_attention(
             err.len(),
         )
     };
-    if rc != 0 || out.is_null() {
-        let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
-        return Err(ModelError::Config(String::from_utf8_lossy(&err[..end]).into_owned()));
-    }
     // SAFETY: see above.
-    Ok(unsafe { Tensor::from_ptr(out) })
+    unsafe { crate::model::kernel_result(rc, out, &err) }
 }

@@ -36,10 +36,6 @@ pub fn time_encode(dt: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor, ModelE
     // passes to the returned `Tensor`.
     let rc =
         unsafe { lc_time_encode(dt.as_ptr(), w.as_ptr(), b.as_ptr(), &mut out, err.as_mut_ptr(), err.len()) };
-    if rc != 0 || out.is_null() {
-        let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
-        return Err(ModelError::Config(String::from_utf8_lossy(&err[..end]).into_owned()));
-    }
     // SAFETY: see above.
-    Ok(unsafe { Tensor::from_ptr(out) })
+    unsafe { crate::model::kernel_result(rc, out, &err) }
 }
