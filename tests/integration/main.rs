@@ -2,6 +2,7 @@ mod cli;
 mod dist;
 mod eval;
 mod generate;
+mod golden;
 mod ingest;
 mod live;
 mod sample;
