@@ -30,7 +30,6 @@ use serde::{Deserialize, Serialize};
 use crate::bench::ingest::{Machine, rate};
 use crate::bench::op_profile::{CategoryStat, OpProfile, OpStat, by_category};
 use crate::eval::scorer::StreamScorer;
-use crate::model::Net;
 use crate::model::config::{ModelConfig, ModelKind};
 use crate::sample::batch::batch_ranges;
 use crate::sample::negatives::DstRange;
@@ -154,8 +153,8 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     drop(segments);
     let mut mc = ModelConfig::preset(b.model, nodes, store.feat_dim(), store.node_feat_dim());
     mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
-    let net = Net::new(mc.clone(), device, b.seed)?;
-    let model_memory_bytes = net.memory.as_ref().map_or(0, |m| m.bytes() as u64);
+    let model = crate::model::build(mc.clone(), device, b.seed)?;
+    let model_memory_bytes = model.state_bytes();
     let split = Split {
         spec: SplitSpec::default(),
         train: 0..end,
@@ -177,7 +176,7 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     };
     let scratch = tempfile::tempdir()?;
     let mut trainer = Trainer::new(
-        net,
+        model,
         store.clone(),
         cfg,
         split,
@@ -209,7 +208,7 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     let src: Vec<NodeId> = (0..b.score_pairs).map(|_| rng.below(u64::from(nodes)) as NodeId).collect();
     let dst: Vec<NodeId> = (0..b.score_pairs).map(|_| rng.below(u64::from(nodes)) as NodeId).collect();
     let ts = vec![query_t; b.score_pairs];
-    let mut scorer = ModelScorer::from_net(trainer.net, b.batch_size, b.seed);
+    let mut scorer = ModelScorer::from_model(trainer.model, b.batch_size, b.seed);
     let mut out = Vec::new();
     let clock = Instant::now();
     for lo in (0..b.score_pairs).step_by(SCORE_CHUNK) {

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use linkcast::dist::{DistEnv, LAUNCHER_STORE_VAR, Replica, StepRecord, StoreServer};
 use linkcast::eval::protocol::{inductive_mask, masked_view};
 use linkcast::model::config::{Aggregator, ModelKind};
-use linkcast::model::{ModelConfig, Net, parse_device};
+use linkcast::model::{ModelConfig, parse_device};
 use linkcast::sample::negatives::DstRange;
 use linkcast::store::TemporalStore;
 use linkcast::store::split::{Split, SplitSpec};
@@ -238,7 +238,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let per_node = (hi - lo) * store.num_nodes() as f64 / (2.0 * store.num_events().max(1) as f64);
         mc.time_scale = if per_node > 0.0 { per_node } else { 1.0 };
     }
-    let net = Net::new(mc, device, a.seed)?;
+    let model = linkcast::model::build(mc, device, a.seed)?;
     let cfg = TrainConfig {
         epochs: a.epochs,
         patience: a.patience,
@@ -266,7 +266,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if rank == 0 && a.force && a.output.exists() {
         std::fs::remove_dir_all(&a.output).with_context(|| format!("removing {}", a.output.display()))?;
     }
-    let mut trainer = Trainer::new(net, store.clone(), cfg, split, dst, &a.output, data.ids_tsv(), facts)?;
+    let mut trainer = Trainer::new(model, store.clone(), cfg, split, dst, &a.output, data.ids_tsv(), facts)?;
     trainer.max_batches = a.max_batches;
     let world = replica.as_ref().map_or(1, |r| r.world());
     trainer.replica = replica;

@@ -87,7 +87,7 @@ pub enum Embedding {
     TimeProjection,
 }
 
-/// Everything that decides the shape and behaviour of a [`crate::model::Net`].
+/// Everything that decides the shape and behaviour of a model (see [`crate::model::registry`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub kind: ModelKind,

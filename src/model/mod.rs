@@ -1,28 +1,38 @@
 //! Temporal GNN models on libtorch (`tch`), device-agnostic (CPU or CUDA).
 //!
-//! One network type, [`Net`], covers the TGN family (TGN, JODIE, DyRep, TGAT:
-//! [`ModelKind`] presets over shared parts) and GraphMixer. Every part has a serde
-//! config inside [`ModelConfig`]; `init` creates its weights under a `nn::Path`.
+//! Every model family implements one interface, [`TemporalModel`] ([`api`]): its
+//! weights, the state it keeps between batches (node memory, projections or none),
+//! scoring `(src, dst, t)` pairs, the loss of a training batch, and absorbing a
+//! batch after it is scored. [`registry::build`] turns a [`ModelConfig`] into a
+//! `Box<dyn TemporalModel>`; nothing outside a family's folder names its type.
+//!
+//! Families, a folder each: [`tgn`] (TGN, JODIE, DyRep, TGAT: [`ModelKind`]
+//! presets over shared parts, with per-node memory) and [`graphmixer`]. Shared:
+//! [`parts`] (time encoding, temporal attention, decoder, memory cell, mixer block,
+//! with fused CPU kernels in [`slot_attn`], [`gru_gates`], [`time_enc`]),
+//! [`inputs`] (host buffers to tensors, feature gathers) and [`embedded`] (scoring
+//! for families that embed each endpoint once).
 //!
 //! Inputs come from the sampler as host buffers ([`Roots`]: `R` root nodes and
 //! times plus the padded neighbour layers). Times never reach the device as
 //! absolute values: the host computes `dt = t_root - t_neighbour` in `f64` and
 //! ships it as `f32`, so Unix-second timestamps lose no precision.
-//!
-//! Memory (TGN, JODIE, DyRep) is plain tensors outside the `VarStore` ([`memory`]):
-//! it is never a trainable parameter, is detached between batches, and is saved
-//! and restored with the checkpoint together with its watermark.
 
+pub mod api;
 pub mod config;
+pub mod embedded;
+pub mod graphmixer;
 pub mod gru_gates;
-pub mod memory;
-pub mod net;
+pub mod inputs;
 pub mod parts;
+pub mod registry;
 pub mod slot_attn;
+pub mod tgn;
 pub mod time_enc;
 
+pub use api::{Carry, PairBatch, Pairs, Roots, TemporalModel};
 pub use config::{ModelConfig, ModelKind};
-pub use net::{Folded, Net, Roots};
+pub use registry::build;
 
 /// Errors of the model layer.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +43,8 @@ pub enum ModelError {
     Config(String),
     #[error("model state does not fit the graph: {0}")]
     Mismatch(String),
+    #[error("neighbour sampling")]
+    Sample(#[from] crate::sample::neighbors::SampleError),
     #[error("time goes back: the model absorbed events up to t={watermark}, asked about t={t}")]
     Watermark { watermark: f64, t: f64 },
     #[error("io on {path}")]

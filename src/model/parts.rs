@@ -553,7 +553,7 @@ mod tests {
     fn fused_time_encoding_equals_operators() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let mut enc = TimeEncoder::new(vs.root() / "t", 100, false);
-        let _ = tch::no_grad(|| enc.b.copy_(&(Tensor::randn([100], (Kind::Float, tch::Device::Cpu)) * 3.0)));
+        tch::no_grad(|| enc.b.copy_(&(Tensor::randn([100], (Kind::Float, tch::Device::Cpu)) * 3.0)));
         let mut gaps: Vec<f32> = vec![0.0, -0.0, 1e-3, 0.5, 1.0, 3.0, 7.5, 60.0, 3600.0, 86_400.0, -42.0];
         gaps.extend((0..2000).map(|i| 1.37f32.powi(i % 70) * (1.0 + i as f32 * 1e-3)));
         gaps.extend([9.99e8, 1.2e9, 3e9, -2.5e9, 1.6e7 + 0.5]);

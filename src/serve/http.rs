@@ -22,11 +22,11 @@
 //! Concurrency: connections are served concurrently, and so are reads: the scorer
 //! and the log sit behind one `std::sync::RwLock`; `/score` and `/recommend` take
 //! the read side (`Scorer::score` and `top_k` are `&self`: the model reads its
-//! weights and memory, see `Net`'s `Sync` note), `/events` the write side, each on
-//! tokio's blocking pool (`spawn_blocking`: libtorch calls block). Ingestion is
-//! therefore serialised and waits for the reads in progress, and reads see a batch
-//! either wholly or not at all; apply and WAL write happen in the same write
-//! critical section, so log order = apply order = batch number. The fsync comes
+//! weights and state, see the `Sync` note of `crate::model::TemporalModel`),
+//! `/events` the write side, each on tokio's blocking pool (`spawn_blocking`:
+//! libtorch calls block). Ingestion is therefore serialised and waits for the
+//! reads in progress, and reads see a batch either wholly or not at all; apply and
+//! WAL write happen in the same write critical section, so log order = apply order = batch number. The fsync comes
 //! after the lock is released (group commit: one flush covers every record written
 //! before it) and before the reply, so readers never wait for the disk. `ingest` validates
 //! the whole batch before changing anything, so a rejected batch is never logged; a

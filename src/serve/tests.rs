@@ -7,7 +7,6 @@ use rand::{Rng, SeedableRng};
 
 use crate::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
 use crate::eval::scorer::StreamScorer;
-use crate::model::Net;
 use crate::model::config::ModelKind;
 use crate::sample::batch::batch_ranges;
 use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK, Unknown};
@@ -19,7 +18,11 @@ const N: usize = 1500;
 const SPLIT: usize = 1200;
 
 fn model(kind: ModelKind) -> Box<dyn StreamScorer> {
-    Box::new(ModelScorer::from_net(Net::new(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap(), 50, 0))
+    Box::new(ModelScorer::from_model(
+        crate::model::build(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap(),
+        50,
+        0,
+    ))
 }
 
 fn baseline() -> Box<dyn StreamScorer> {

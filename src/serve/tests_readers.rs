@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use crate::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
 use crate::eval::scorer::{EvalError, StreamScorer};
-use crate::model::Net;
 use crate::model::config::ModelKind;
 use crate::serve::http::{self, App, Options};
 use crate::serve::load::Client;
@@ -123,13 +122,13 @@ fn concurrent_scoring_matches_one_reader_bit_for_bit() {
         })
     };
     let targets: Vec<Box<dyn StreamScorer>> = vec![
-        Box::new(ModelScorer::from_net(
-            Net::new(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 7).unwrap(),
+        Box::new(ModelScorer::from_model(
+            crate::model::build(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 7).unwrap(),
             50,
             0,
         )),
-        Box::new(ModelScorer::from_net(
-            Net::new(tiny(ModelKind::Graphmixer, 2000), tch::Device::Cpu, 7).unwrap(),
+        Box::new(ModelScorer::from_model(
+            crate::model::build(tiny(ModelKind::Graphmixer, 2000), tch::Device::Cpu, 7).unwrap(),
             50,
             0,
         )),

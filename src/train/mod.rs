@@ -1,15 +1,17 @@
 //! Training: the epoch loop with TGN's batch semantics, streaming validation,
-//! early stopping, checkpoints and resume.
+//! early stopping, checkpoints and resume, for any model family behind
+//! [`crate::model::TemporalModel`].
 //!
 //! Per batch (design.md invariants 1-3): the batch's inputs come from the sampler
-//! with cut-off = the batch's first event id and the memory updated with messages
-//! of earlier batches; score positives and one negative each, BCE, backward, Adam
-//! step; then the batch is absorbed (its endpoints' memory persisted with the new
-//! weights and its messages stored). Batches are prepared on the rayon pool by a
+//! with cut-off = the batch's first event id and from the model's state after
+//! earlier batches; the model scores positives and one negative each, BCE,
+//! backward, Adam step; then the batch is absorbed into the state (TGN: its
+//! endpoints' memory persisted as the forward pass computed it, before the step,
+//! and its messages stored). Batches are prepared on the rayon pool by a
 //! [`crate::sample::batch::BatchPipeline`] while the model computes.
 //!
 //! Validation and test use the streaming semantics of [`stream`]: each batch is
-//! scored, then absorbed. Evaluation of a saved model rebuilds its memory by
+//! scored, then absorbed. Evaluation of a saved model rebuilds its state by
 //! replaying every event before the evaluated split with the best weights.
 
 pub mod adam;

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::metrics::{average_precision, roc_auc};
 use crate::eval::protocol::event_times;
-use crate::model::{Net, Roots};
+use crate::model::{Carry, PairBatch, Roots, TemporalModel};
 use crate::sample::batch::{BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig};
-use crate::store::TemporalStore;
+use crate::store::{EventId, TemporalStore};
 use crate::train::TrainError;
 
 /// AP / AUC of a scored split.
@@ -83,18 +83,18 @@ pub struct StreamConfig {
     pub dst: DstRange,
 }
 
-/// Absorb events `net.absorbed()..upto` without scoring (memory models only).
+/// Absorb events `model.absorbed()..upto` without scoring (stateful models only).
 pub fn replay(
-    net: &mut Net,
+    model: &mut dyn TemporalModel,
     store: &dyn TemporalStore,
     upto: usize,
     batch_size: usize,
     tick: &mut dyn FnMut(usize),
 ) -> Result<(), TrainError> {
-    if !net.cfg.has_memory() {
+    if !model.stateful() {
         return Ok(());
     }
-    let from = net.absorbed();
+    let from = model.absorbed();
     if from > upto {
         return Err(TrainError::Invalid(format!(
             "the memory has absorbed {from} events, cannot rewind to {upto}: reset it first"
@@ -103,7 +103,7 @@ pub fn replay(
     let times = event_times(store);
     for r in batch_ranges(&times, from..upto, batch_size) {
         let n = r.len();
-        net.absorb(store, r)?;
+        model.absorb(store, r, Carry::none())?;
         tick(n);
     }
     Ok(())
@@ -111,20 +111,20 @@ pub fn replay(
 
 /// Score the events `range` (each batch: score, then absorb).
 pub fn score_split(
-    net: &mut Net,
+    model: &mut dyn TemporalModel,
     store: Arc<dyn TemporalStore>,
     range: Range<usize>,
     cfg: &StreamConfig,
     tick: &mut dyn FnMut(usize),
 ) -> Result<Scored, TrainError> {
     let start = Instant::now();
-    if net.cfg.has_memory() && net.absorbed() != range.start {
+    if model.stateful() && model.absorbed() != range.start {
         return Err(TrainError::Invalid(format!(
             "scoring events {}..{} needs a memory that absorbed exactly the {} events before them (it has {})",
             range.start,
             range.end,
             range.start,
-            net.absorbed()
+            model.absorbed()
         )));
     }
     let times = event_times(&*store);
@@ -132,7 +132,7 @@ pub fn score_split(
     let bcfg = BatchConfig {
         batch_size: cfg.batch_size,
         neg: cfg.neg,
-        sampler: net.sampler_config(0),
+        sampler: model.sampler_config(0),
         round: cfg.round,
         prefetch: cfg.prefetch,
     };
@@ -141,20 +141,21 @@ pub fn score_split(
     for b in pipe {
         let b = b?;
         let n = b.len();
-        let (pos, neg, folded) = tch::no_grad(|| -> Result<(Vec<f64>, Vec<f64>, _), TrainError> {
-            let (emb, folded) =
-                net.embed_folded(&*store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
-            let logits = net.pair_logits(&emb, n).sigmoid();
+        let (pos, neg, carry) = tch::no_grad(|| -> Result<(Vec<f64>, Vec<f64>, Carry), TrainError> {
+            let roots = Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers };
+            let batch = PairBatch { roots, m: n, cutoff: b.range.start as EventId };
+            let (logits, carry) = model.batch_logits(&*store, &batch)?;
+            let logits = logits.sigmoid();
             let (p, q) = (logits.get(0), logits.get(1));
             let p = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu))?;
             let q = Vec::<f32>::try_from(q.to_device(tch::Device::Cpu))?;
-            Ok((p.into_iter().map(f64::from).collect(), q.into_iter().map(f64::from).collect(), folded))
+            Ok((p.into_iter().map(f64::from).collect(), q.into_iter().map(f64::from).collect(), carry))
         })?;
         out.pos.extend(pos);
         out.neg.extend(neg);
         out.ends.push(out.pos.len());
-        // Same weights as the scoring pass: its folded rows are the ones absorb needs.
-        net.absorb_folded(&*store, b.range.clone(), folded)?;
+        // Same weights as the scoring pass: what it carries is what absorbing needs.
+        model.absorb(&*store, b.range.clone(), carry)?;
         tick(n);
     }
     out.seconds = start.elapsed().as_secs_f64();

@@ -9,7 +9,7 @@ use crate::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
 use crate::eval::protocol::{ApConfig, Metrics, Part, eval_ap};
 use crate::eval::scorer::{EvalError, StreamScorer};
 use crate::ingest::{IngestOptions, ingest_files};
-use crate::model::Net;
+use crate::model::Pairs;
 use crate::model::config::{ModelConfig, ModelKind};
 use crate::sample::batch::batch_ranges;
 use crate::sample::negatives::{DstRange, NegStrategy};
@@ -50,7 +50,7 @@ pub(crate) fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
     c
 }
 
-fn times(store: &dyn TemporalStore) -> Vec<Time> {
+pub(crate) fn times(store: &dyn TemporalStore) -> Vec<Time> {
     store.event_segments().iter().flat_map(|s| s.t.iter().copied()).collect()
 }
 
@@ -63,8 +63,8 @@ fn batch_scores(
     q: &[(NodeId, NodeId, Time)],
     leak: bool,
 ) -> Vec<f64> {
-    let net = Net::new(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap();
-    let mut sc = ModelScorer::from_net(net, 50, 0);
+    let model = crate::model::build(tiny(kind, 2000), tch::Device::Cpu, 7).unwrap();
+    let mut sc = ModelScorer::from_model(model, 50, 0);
     sc.start(store, batch.start).unwrap();
     let (src, dst, t): (Vec<_>, Vec<_>, Vec<_>) =
         q.iter().copied().fold((vec![], vec![], vec![]), |mut a, x| {
@@ -83,8 +83,8 @@ fn batch_scores(
         batch
     };
     let res = sc.score(store, seen.clone(), &src, &dst, &t, &mut out);
-    if leak && sc.net.cfg.has_memory() {
-        // The scorer refuses a memory ahead of the batch; score through the net directly.
+    if leak && sc.model.stateful() {
+        // The scorer refuses a state ahead of the batch; score through the model directly.
         assert!(matches!(res, Err(EvalError::Causality { .. })), "{res:?}");
         return leaky_direct(&mut sc, store, &src, &dst, &t);
     }
@@ -92,7 +92,7 @@ fn batch_scores(
     out
 }
 
-/// Embeddings from the whole log (cut-off = end) with whatever the memory holds.
+/// Scores from the whole log (cut-off = end) with whatever the state holds.
 fn leaky_direct(
     sc: &mut ModelScorer,
     store: &dyn TemporalStore,
@@ -100,21 +100,9 @@ fn leaky_direct(
     dst: &[NodeId],
     t: &[Time],
 ) -> Vec<f64> {
-    use crate::model::Roots;
-    use crate::sample::neighbors::NeighborSampler;
-    let nodes: Vec<NodeId> = src.iter().chain(dst).copied().collect();
-    let tt: Vec<Time> = t.iter().chain(t).copied().collect();
-    let sampler = NeighborSampler::new(store, sc.net.sampler_config(0)).unwrap();
-    let layers = sampler.sample_layers(&nodes, &tt, store.num_events() as u32).unwrap();
-    tch::no_grad(|| {
-        let emb = sc.net.embed(store, Roots { nodes: &nodes, t: &tt, layers: &layers }).unwrap();
-        let proj = sc.net.project(&emb);
-        let n = src.len() as i64;
-        let a: Vec<i64> = (0..n).collect();
-        let b: Vec<i64> = (n..2 * n).collect();
-        let p = sc.net.logits(&proj, &a, &b).sigmoid();
-        Vec::<f32>::try_from(p).unwrap().into_iter().map(f64::from).collect()
-    })
+    let cutoff = store.num_events() as u32;
+    let p = sc.model.score_pairs(store, cutoff, Pairs { src, dst, t }, 0).unwrap();
+    p.into_iter().map(f64::from).collect()
 }
 
 /// libtorch's intra-op pool is shared by the whole process: two tests training at
@@ -161,108 +149,6 @@ fn causality_planted_events_do_not_change_scores() {
     }
 }
 
-/// Absorbing a batch with the rows its forward pass folded stores the memory of the
-/// weights of that pass, even after the weights move (the optimizer step); a fold
-/// from another memory state, or one missing an endpoint, is not used.
-#[test]
-fn absorb_stores_the_forward_pass_folded_rows() {
-    use crate::model::Roots;
-    use crate::sample::neighbors::NeighborSampler;
-    let _g = torch_lock();
-    let store = store_of(1500, &[]);
-    let t = times(&store);
-    let ranges = batch_ranges(&t, 0..store.num_events(), 100);
-    let ends = |r: &std::ops::Range<usize>| -> Vec<NodeId> {
-        let ev: Vec<_> = r.clone().map(|e| store.event(e as u32)).collect();
-        ev.iter().map(|e| e.0).chain(ev.iter().map(|e| e.1)).collect()
-    };
-    // A batch `j` whose endpoints with pending messages all had pending messages
-    // before batch `j - 1` was absorbed, so that a fold from then covers them (and
-    // only the memory state tells it is stale).
-    let mut probe = Net::new(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 3).unwrap();
-    let pending = |net: &Net, n: NodeId| net.memory.as_ref().unwrap().pending(n as usize);
-    let mut j = 0;
-    for (i, r) in ranges.iter().enumerate().take(ranges.len() - 1) {
-        let was: Vec<bool> = (0..2000).map(|n| pending(&probe, n)).collect();
-        probe.absorb(&store, r.clone()).unwrap();
-        let next = ends(&ranges[i + 1]);
-        let covered = next.iter().all(|&n| !pending(&probe, n) || was[n as usize]);
-        if i >= 5 && covered {
-            j = i + 1;
-            break;
-        }
-    }
-    assert!(j > 0, "no batch fits the stale-fold case");
-    let (prev, batch) = (ranges[j - 1].clone(), ranges[j].clone());
-    let fresh = || {
-        let mut net = Net::new(tiny(ModelKind::Tgn, 2000), tch::Device::Cpu, 3).unwrap();
-        for r in &ranges[..j - 1] {
-            net.absorb(&store, r.clone()).unwrap();
-        }
-        net
-    };
-    // The optimizer step, as far as the memory can tell.
-    let step = |net: &Net| {
-        tch::no_grad(|| {
-            for (_, mut w) in net.named_trainables() {
-                let _ = w.g_add_scalar_(0.05);
-            }
-        })
-    };
-    let mem = |net: &Net| net.memory.as_ref().unwrap().mem.copy();
-    let close = |a: &tch::Tensor, b: &tch::Tensor| (a - b).abs().max().double_value(&[]) < 1e-6;
-    let ev: Vec<_> = batch.clone().map(|e| store.event(e as u32)).collect();
-    let nodes: Vec<NodeId> = ev.iter().map(|e| e.0).chain(ev.iter().map(|e| e.1)).collect();
-    let tt: Vec<Time> = ev.iter().map(|e| e.2).chain(ev.iter().map(|e| e.2)).collect();
-    let absorb_after = |net: &mut Net| {
-        net.absorb(&store, prev.clone()).unwrap();
-    };
-
-    // Reference: absorbed with the weights before the step.
-    let mut before = fresh();
-    absorb_after(&mut before);
-    before.absorb(&store, batch.clone()).unwrap();
-    // Without a fold, the step's weights are used: a different memory.
-    let mut after = fresh();
-    absorb_after(&mut after);
-    step(&after);
-    after.absorb(&store, batch.clone()).unwrap();
-    assert!(!close(&mem(&before), &mem(&after)), "the step must change the absorbed memory");
-
-    // The forward pass's fold (the trainer's path), then the step.
-    let mut net = fresh();
-    absorb_after(&mut net);
-    let sampler = NeighborSampler::new(&store, net.sampler_config(0)).unwrap();
-    let layers = sampler.sample_layers(&nodes, &tt, batch.start as u32).unwrap();
-    let (_, folded) = net.embed_folded(&store, Roots { nodes: &nodes, t: &tt, layers: &layers }).unwrap();
-    step(&net);
-    net.absorb_folded(&store, batch.clone(), folded).unwrap();
-    assert!(close(&mem(&net), &mem(&before)), "the forward pass's rows were not stored");
-    // The distributed path: every endpoint folded without a forward pass.
-    let mut net = fresh();
-    absorb_after(&mut net);
-    let folded = net.fold_pending(&nodes).unwrap();
-    step(&net);
-    net.absorb_folded(&store, batch.clone(), folded).unwrap();
-    assert!(close(&mem(&net), &mem(&before)));
-
-    // A fold missing the destinations is not used.
-    let mut net = fresh();
-    absorb_after(&mut net);
-    let folded = net.fold_pending(&nodes[..ev.len()]).unwrap();
-    step(&net);
-    net.absorb_folded(&store, batch.clone(), folded).unwrap();
-    assert!(close(&mem(&net), &mem(&after)), "a partial fold was used");
-    // A fold from before the previous batch was absorbed is stale.
-    let mut net = fresh();
-    let all: Vec<NodeId> = (0..2000).collect();
-    let folded = net.fold_pending(&all).unwrap();
-    absorb_after(&mut net);
-    step(&net);
-    net.absorb_folded(&store, batch.clone(), folded).unwrap();
-    assert!(close(&mem(&net), &mem(&after)), "a stale fold was used");
-}
-
 fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -285,55 +171,57 @@ fn trainer_with(store: &Arc<MemStore>, mut mc: ModelConfig, cfg: TrainConfig, ou
     let s: Arc<dyn TemporalStore> = store.clone();
     let split = Split::compute(&times(&**store), SplitSpec::default()).unwrap();
     mc.time_origin = store.time_range().unwrap().0;
-    let net = Net::new(mc, tch::Device::Cpu, cfg.seed).unwrap();
+    let model = crate::model::build(mc, tch::Device::Cpu, cfg.seed).unwrap();
     let dst = DstRange::all(store.num_nodes());
-    Trainer::new(net, s, cfg, split, dst, out, String::new(), serde_json::json!({})).unwrap()
+    Trainer::new(model, s, cfg, split, dst, out, String::new(), serde_json::json!({})).unwrap()
 }
 
 fn losses(o: &TrainOutcome) -> Vec<(u64, u64)> {
     o.epochs.iter().map(|e| (e.loss.to_bits(), e.val.ap.to_bits())).collect()
 }
 
+/// Every family through the model interface: same seed and threads give identical
+/// losses and test AP, another seed other losses, and a run interrupted mid-epoch
+/// and resumed equals the uninterrupted one.
 #[test]
 fn training_is_deterministic_and_resume_equals_uninterrupted() {
     let _g = torch_lock();
     let store = Arc::new(store_of(4000, &[]));
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str, seed: u64| {
-        trainer(&store, ModelKind::Tgn, train_cfg(2, seed), &dir.path().join(name)).run(&mut |_| {}).unwrap()
-    };
-    let a = run("a", 3);
-    let b = run("b", 3);
-    assert_eq!(losses(&a), losses(&b), "same seed, same threads: identical losses");
-    assert_eq!(a.test.ap.to_bits(), b.test.ap.to_bits());
-    let c = run("c", 4);
-    assert_ne!(losses(&a), losses(&c), "another seed gives other losses");
+    for kind in [ModelKind::Tgn, ModelKind::Jodie, ModelKind::Dyrep, ModelKind::Tgat, ModelKind::Graphmixer] {
+        let run = |name: &str, seed: u64| {
+            trainer(&store, kind, train_cfg(2, seed), &dir.path().join(format!("{kind}-{name}")))
+                .run(&mut |_| {})
+                .unwrap()
+        };
+        let a = run("a", 3);
+        let b = run("b", 3);
+        assert_eq!(losses(&a), losses(&b), "{kind}: same seed, same threads: identical losses");
+        assert_eq!(a.test.ap.to_bits(), b.test.ap.to_bits(), "{kind}");
+        let c = run("c", 4);
+        assert_ne!(losses(&a), losses(&c), "{kind}: another seed gives other losses");
 
-    // Interrupted in the middle of epoch 2, then resumed from the epoch-1 checkpoint.
-    let out = dir.path().join("d");
-    let mut t = trainer(&store, ModelKind::Tgn, train_cfg(2, 3), &out);
-    let per_epoch = a.epochs[0].train_events.div_ceil(100);
-    t.fail_after_batches = Some(per_epoch + per_epoch / 2);
-    assert!(t.run(&mut |_| {}).is_err());
-    let state: crate::train::checkpoint::TrainState =
-        crate::train::checkpoint::read_json(&out, crate::train::checkpoint::STATE).unwrap();
-    assert_eq!(state.epochs_done, 1, "the checkpoint holds the last completed epoch");
-    let mut r = trainer(&store, ModelKind::Tgn, train_cfg(2, 3), &out);
-    r.resume().unwrap();
-    let d = r.run(&mut |_| {}).unwrap();
-    assert_eq!(losses(&a), losses(&d), "resume must equal the uninterrupted run");
-    assert_eq!(a.test.ap.to_bits(), d.test.ap.to_bits());
-    for f in [
-        "config.json",
-        "model.safetensors",
-        "memory.safetensors",
-        "metrics.jsonl",
-        "state.json",
-        "results.json",
-    ] {
-        assert!(out.join(f).is_file(), "{f} missing");
+        // Interrupted in the middle of epoch 2, then resumed from the epoch-1 checkpoint.
+        let out = dir.path().join(format!("{kind}-d"));
+        let mut t = trainer(&store, kind, train_cfg(2, 3), &out);
+        let per_epoch = a.epochs[0].train_events.div_ceil(100);
+        t.fail_after_batches = Some(per_epoch + per_epoch / 2);
+        assert!(t.run(&mut |_| {}).is_err());
+        let state: crate::train::checkpoint::TrainState =
+            crate::train::checkpoint::read_json(&out, crate::train::checkpoint::STATE).unwrap();
+        assert_eq!(state.epochs_done, 1, "{kind}: the checkpoint holds the last completed epoch");
+        let mut r = trainer(&store, kind, train_cfg(2, 3), &out);
+        r.resume().unwrap();
+        let stateful = r.model.stateful();
+        let d = r.run(&mut |_| {}).unwrap();
+        assert_eq!(losses(&a), losses(&d), "{kind}: resume must equal the uninterrupted run");
+        assert_eq!(a.test.ap.to_bits(), d.test.ap.to_bits(), "{kind}");
+        for f in ["config.json", "model.safetensors", "metrics.jsonl", "state.json", "results.json"] {
+            assert!(out.join(f).is_file(), "{kind}: {f} missing");
+        }
+        assert_eq!(out.join("memory.safetensors").is_file(), stateful, "{kind}: the state is saved iff kept");
+        assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 2);
     }
-    assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 2);
 }
 
 #[test]

@@ -9,11 +9,11 @@ use tch::{Kind, Tensor};
 
 use crate::dist::{Exchange, Replica, StepRecord, rank_slice, slice_roots};
 use crate::eval::protocol::event_times;
-use crate::model::{Folded, ModelConfig, Net, Roots};
+use crate::model::{Carry, ModelConfig, PairBatch, Roots, TemporalModel};
 use crate::sample::batch::{Batch, BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
-use crate::store::TemporalStore;
 use crate::store::split::Split;
+use crate::store::{EventId, TemporalStore};
 use crate::train::TrainError;
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self as ck, Staging, TrainState};
@@ -79,7 +79,7 @@ pub enum Progress<'a> {
 }
 
 pub struct Trainer {
-    pub net: Net,
+    pub model: Box<dyn TemporalModel>,
     adam: Adam,
     store: Arc<dyn TemporalStore>,
     pub cfg: TrainConfig,
@@ -104,7 +104,7 @@ pub struct Trainer {
     pub replica: Option<Replica>,
     /// Per-step records, collected when `Some` (`--step-log`).
     pub steps: Option<Vec<StepRecord>>,
-    /// The weights and node memory at the end of the training epochs (before the
+    /// The weights and model state at the end of the training epochs (before the
     /// best weights are restored), kept when `steps` is collected.
     trained: Vec<(String, Tensor)>,
 }
@@ -157,7 +157,7 @@ impl Trainer {
     /// A new run writing to `out`. `ids_tsv`: the external id of each node, one per line.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        net: Net,
+        model: Box<dyn TemporalModel>,
         store: Arc<dyn TemporalStore>,
         cfg: TrainConfig,
         split: Split,
@@ -166,7 +166,7 @@ impl Trainer {
         ids_tsv: String,
         data: serde_json::Value,
     ) -> Result<Trainer, TrainError> {
-        net.check_store(&*store)?;
+        model.check_store(&*store)?;
         for (name, r) in [("training", &split.train), ("validation", &split.val), ("test", &split.test)] {
             if r.is_empty() {
                 return Err(TrainError::Invalid(format!(
@@ -179,10 +179,10 @@ impl Trainer {
         if cfg.batch_size == 0 || cfg.epochs == 0 {
             return Err(TrainError::Invalid("batch size and epochs must be at least 1".into()));
         }
-        let adam = Adam::new(net.named_trainables(), cfg.lr);
-        let best = snapshot(&net);
+        let adam = Adam::new(model.trainables(), cfg.lr);
+        let best = snapshot(&*model);
         Ok(Trainer {
-            net,
+            model,
             adam,
             store,
             cfg,
@@ -208,7 +208,8 @@ impl Trainer {
     pub fn resume(&mut self) -> Result<(), TrainError> {
         let dir = ck::locate(&self.out)?;
         let saved: CheckpointConfig = ck::read_json(&dir, ck::CONFIG)?;
-        if saved.model != self.net.cfg {
+        let cfg = self.model.config();
+        if saved.model != *cfg {
             return Err(TrainError::Checkpoint {
                 path: dir.clone(),
                 msg: format!(
@@ -219,11 +220,11 @@ impl Trainer {
                     saved.model.node_dim,
                     saved.model.memory_dim,
                     saved.model.emb_dim,
-                    self.net.cfg.kind,
-                    self.net.cfg.edge_dim,
-                    self.net.cfg.node_dim,
-                    self.net.cfg.memory_dim,
-                    self.net.cfg.emb_dim
+                    cfg.kind,
+                    cfg.edge_dim,
+                    cfg.node_dim,
+                    cfg.memory_dim,
+                    cfg.emb_dim
                 ),
             });
         }
@@ -244,7 +245,7 @@ impl Trainer {
         // A run that ended at its epoch limit continues when given more epochs; one
         // that stopped early stays stopped unless the patience grew.
         self.state.finished = self.state.bad_epochs >= self.cfg.patience.max(1);
-        load_named(&self.net, &dir.join(ck::RESUME_WEIGHTS))?;
+        load_named(&*self.model, &dir.join(ck::RESUME_WEIGHTS))?;
         self.adam.load(&dir.join(ck::RESUME_ADAM))?;
         let best_path = dir.join(ck::WEIGHTS);
         self.best = read_named(&best_path)?;
@@ -277,7 +278,7 @@ impl Trainer {
         if let Some(rep) = &self.replica {
             // Every replica starts from rank 0's weights (identical anyway for one
             // seed, or one checkpoint on --resume; this makes it a guarantee).
-            for (_, v) in sorted_variables(&self.net) {
+            for (_, v) in sorted_variables(&*self.model) {
                 let mut t = v.detach().contiguous();
                 rep.group.broadcast(&mut t, 0)?;
                 tch::no_grad(|| v.shallow_clone().copy_(&t));
@@ -292,7 +293,7 @@ impl Trainer {
                 self.state.best_epoch = Some(epoch);
                 self.state.best_val_ap = rec.val.ap;
                 self.state.bad_epochs = 0;
-                self.best = snapshot(&self.net);
+                self.best = snapshot(&*self.model);
             } else {
                 self.state.bad_epochs += 1;
             }
@@ -305,29 +306,28 @@ impl Trainer {
         }
         self.state.finished = true;
         if self.steps.is_some() {
-            self.trained = snapshot(&self.net);
-            if let Some(m) = &self.net.memory {
-                self.trained.push(("memory.mem".into(), m.mem.detach().copy()));
-            }
+            self.trained = snapshot(&*self.model);
+            self.trained.extend(self.model.state_tensors());
         }
-        // Final evaluation: best weights, memory rebuilt from the data before each split.
-        restore(&self.net, &self.best);
-        self.net.reset_memory();
+        // Final evaluation: best weights, state rebuilt from the data before each split.
+        restore(&*self.model, &self.best);
+        self.model.reset_state();
         let train_end = self.split.train.end;
         on(Progress::Phase { name: "replay", events: train_end });
         let bs = self.cfg.batch_size;
-        replay(&mut self.net, &*self.store, train_end, bs, &mut |n| on(Progress::Events(n)))?;
+        replay(&mut *self.model, &*self.store, train_end, bs, &mut |n| on(Progress::Events(n)))?;
         let sc = self.eval_stream();
         on(Progress::Phase { name: "validation", events: self.split.val.len() });
-        let val = score_split(&mut self.net, self.store.clone(), self.split.val.clone(), &sc, &mut |n| {
+        let val = score_split(&mut *self.model, self.store.clone(), self.split.val.clone(), &sc, &mut |n| {
             on(Progress::Events(n))
         })?
         .metrics()?;
         on(Progress::Phase { name: "test", events: self.split.test.len() });
-        let test = score_split(&mut self.net, self.store.clone(), self.split.test.clone(), &sc, &mut |n| {
-            on(Progress::Events(n))
-        })?
-        .metrics()?;
+        let test =
+            score_split(&mut *self.model, self.store.clone(), self.split.test.clone(), &sc, &mut |n| {
+                on(Progress::Events(n))
+            })?
+            .metrics()?;
         let outcome = TrainOutcome {
             state: self.state.clone(),
             epochs: self.records.clone(),
@@ -347,14 +347,14 @@ impl Trainer {
             ranges.truncate(m);
         }
         let pass = self.train_pass(epoch, ranges, on)?;
-        // Validation continues the stream: memory has absorbed the training events.
+        // Validation continues the stream: the state has absorbed the training events.
         let val_events = self.split.val.clone();
-        if self.net.cfg.has_memory() && self.net.absorbed() != val_events.start {
-            replay(&mut self.net, &*self.store, val_events.start, self.cfg.batch_size, &mut |_| {})?;
+        if self.model.stateful() && self.model.absorbed() != val_events.start {
+            replay(&mut *self.model, &*self.store, val_events.start, self.cfg.batch_size, &mut |_| {})?;
         }
         on(Progress::Phase { name: "validation", events: val_events.len() });
         let sc = self.eval_stream();
-        let val = score_split(&mut self.net, self.store.clone(), val_events, &sc, &mut |n| {
+        let val = score_split(&mut *self.model, self.store.clone(), val_events, &sc, &mut |n| {
             on(Progress::Events(n))
         })?
         .metrics()?;
@@ -370,7 +370,7 @@ impl Trainer {
         })
     }
 
-    /// The training part of an epoch: memory reset, then one optimiser step per
+    /// The training part of an epoch: state reset, then one optimiser step per
     /// batch of `ranges` (consecutive, from the first training event) followed by
     /// absorbing that batch. Public for `linkcast bench train`, which times it alone.
     pub fn train_pass(
@@ -379,7 +379,7 @@ impl Trainer {
         ranges: Vec<std::ops::Range<usize>>,
         on: &mut dyn FnMut(Progress<'_>),
     ) -> Result<PassStats, TrainError> {
-        self.net.reset_memory();
+        self.model.reset_state();
         let events: usize = ranges.iter().map(|r| r.len()).sum();
         on(Progress::EpochStart { epoch, events });
         let bcfg = BatchConfig {
@@ -389,13 +389,13 @@ impl Trainer {
                 seed: self.cfg.seed,
                 eval_start: self.split.val.start,
             },
-            sampler: self.net.sampler_config(self.cfg.seed),
+            sampler: self.model.sampler_config(self.cfg.seed),
             round: epoch as u64,
             prefetch: self.cfg.prefetch,
         };
         let start = Instant::now();
         let pipe = BatchPipeline::start(self.store.clone(), bcfg, self.dst, ranges)?;
-        let mut loss_acc = Tensor::zeros([], (Kind::Double, self.net.device()));
+        let mut loss_acc = Tensor::zeros([], (Kind::Double, self.model.device()));
         let (mut read, mut read_at, mut shown) = (0.0, 0usize, f64::NAN);
         let mut batches = 0usize;
         self.phases = Phases::default();
@@ -405,7 +405,7 @@ impl Trainer {
             let step_start = Instant::now();
             self.phases.wait_batch += (step_start - waited).as_secs_f64();
             let n = b.len() as i64;
-            let (loss, exchange, scored, folded) = self.step(&b)?;
+            let (loss, exchange, scored, carry) = self.step(&b)?;
             // The loss stays on the device and is read every 16 batches: reading it
             // is a synchronisation that would stall a GPU once per batch.
             loss_acc += loss.to_kind(Kind::Double);
@@ -421,14 +421,14 @@ impl Trainer {
                 shown = (total - read) / (batches - read_at) as f64;
                 (read, read_at) = (total, batches);
             }
-            if self.net.cfg.has_memory() {
-                // The batch's own events become memory only after the step.
-                if self.net.absorbed() != b.range.start {
+            if self.model.stateful() {
+                // The batch's own events become state only after the step.
+                if self.model.absorbed() != b.range.start {
                     // A truncated epoch (max_batches) never skips events in between.
                     return Err(TrainError::Invalid("batches out of order".into()));
                 }
                 let t = Instant::now();
-                self.net.absorb_folded(&*self.store, b.range.clone(), folded)?;
+                self.model.absorb(&*self.store, b.range.clone(), carry)?;
                 self.phases.absorb += t.elapsed().as_secs_f64();
             }
             if let Some(steps) = &mut self.steps {
@@ -438,7 +438,7 @@ impl Trainer {
                     batch: b.index,
                     events: [b.range.start, b.range.end],
                     scored: [r0 + scored.start, r0 + scored.end],
-                    absorbed: if self.net.cfg.has_memory() { b.len() } else { 0 },
+                    absorbed: if self.model.stateful() { b.len() } else { 0 },
                     loss: loss.double_value(&[]),
                     step_s: step_start.elapsed().as_secs_f64(),
                     allreduce_s: exchange.seconds,
@@ -469,69 +469,51 @@ impl Trainer {
     }
 
     /// One optimiser step on batch `b`: the batch's loss (detached, on the device),
-    /// what the gradient exchange cost, and the positives this process scored
-    /// (indices into the batch). One process: BCE means over the whole batch. A
-    /// replica: its slice's BCE sums divided by the global batch size, gradients and
-    /// loss summed over the group (equal to the one-process ones up to rounding),
-    /// then the same Adam step on every replica.
-    /// One optimizer step on batch `b`: the loss, what crossed to other replicas,
-    /// which of the batch's events this process scored, and the batch endpoints'
-    /// memory updated before the step (for absorbing the batch).
-    fn step(
-        &mut self,
-        b: &Batch,
-    ) -> Result<(Tensor, Exchange, std::ops::Range<usize>, Option<Folded>), TrainError> {
+    /// what the gradient exchange cost, the positives this process scored (indices
+    /// into the batch), and what absorbing the batch may reuse (computed before the
+    /// step). One process: BCE means over the whole batch. A replica: its slice's BCE
+    /// sums divided by the global batch size, gradients and loss summed over the
+    /// group (equal to the one-process ones up to rounding), then the same Adam step
+    /// on every replica.
+    fn step(&mut self, b: &Batch) -> Result<(Tensor, Exchange, std::ops::Range<usize>, Carry), TrainError> {
         let n = b.len();
         let t0 = Instant::now();
+        let cutoff = b.range.start as EventId;
         let Some(rep) = &self.replica else {
             // The roots begin with the batch's sources and destinations, so the
-            // forward pass folded every endpoint's pending messages.
-            let (emb, folded) = self
-                .net
-                .embed_folded(&*self.store, Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers })?;
-            let loss = self.pair_loss(&emb, n, None);
+            // forward pass saw every endpoint (TGN: folded its pending messages).
+            let roots = Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers };
+            let (loss, carry) =
+                self.model.batch_loss(&*self.store, &PairBatch { roots, m: n, cutoff }, None)?;
             let t1 = Instant::now();
             let grads = self.adam.gradients(&loss);
             let t2 = Instant::now();
             self.adam.step_with(&grads);
             self.phases.add_step(t0, t1, t2);
-            return Ok((loss.detach(), Exchange::default(), 0..n, folded));
+            return Ok((loss.detach(), Exchange::default(), 0..n, carry));
         };
         let part = rank_slice(n, rep.rank(), rep.world());
         let local = if part.is_empty() {
             None
         } else {
             let (nodes, t, layers) = slice_roots(&b.roots, &b.root_t, &b.layers, n, part.clone());
-            let emb = self.net.embed(&*self.store, Roots { nodes: &nodes, t: &t, layers: &layers })?;
-            Some(self.pair_loss(&emb, part.len(), Some(n)))
+            let roots = Roots { nodes: &nodes, t: &t, layers: &layers };
+            let slice = PairBatch { roots, m: part.len(), cutoff };
+            Some(self.model.batch_loss(&*self.store, &slice, Some(n))?.0)
         };
-        // This replica embedded only its slice: fold every endpoint here, before
-        // the step, so that all replicas store the memory one process would.
-        let folded = self.net.fold_pending(&b.roots[..2 * n])?;
+        // This replica scored only its slice: what absorbing the whole batch needs is
+        // computed here, before the step, so that all replicas store the state one
+        // process would.
+        let whole = Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers };
+        let carry = self.model.replica_carry(&*self.store, &PairBatch { roots: whole, m: n, cutoff })?;
         let t1 = Instant::now();
         let grads = local.as_ref().map(|l| self.adam.gradients(l)).unwrap_or_default();
         let t2 = Instant::now();
         let (summed, loss, exchange) = rep.exchange(&grads, &self.adam.params(), local.as_ref())?;
         self.adam.step_with(&summed);
         self.phases.add_step(t0, t1, t2);
-        let loss = Tensor::from(loss).to_kind(Kind::Float).to_device(self.net.device());
-        Ok((loss, exchange, part, folded))
-    }
-
-    /// BCE of `m` positives against one negative each, from root embeddings laid
-    /// out `[src (m), dst (m), neg (m)]`: the sum of the two means, or with
-    /// `Some(total)` the sum of the two sums divided by `total` (a replica's share
-    /// of a global batch of `total` positives).
-    fn pair_loss(&self, emb: &Tensor, m: usize, total: Option<usize>) -> Tensor {
-        let logits = self.net.pair_logits(emb, m);
-        let (pos, neg) = (logits.get(0), logits.get(1));
-        let red = if total.is_some() { tch::Reduction::Sum } else { tch::Reduction::Mean };
-        let loss = pos.binary_cross_entropy_with_logits::<Tensor>(&pos.ones_like(), None, None, red)
-            + neg.binary_cross_entropy_with_logits::<Tensor>(&neg.zeros_like(), None, None, red);
-        match total {
-            Some(t) => loss / t as f64,
-            None => loss,
-        }
+        let loss = Tensor::from(loss).to_kind(Kind::Float).to_device(self.model.device());
+        Ok((loss, exchange, part, carry))
     }
 
     /// Whether this process writes the model directory (rank 0, or a single process).
@@ -554,20 +536,19 @@ impl Trainer {
         let stage = Staging::begin(&self.out)?;
         let config = CheckpointConfig {
             linkcast_version: env!("CARGO_PKG_VERSION").into(),
-            model: self.net.cfg.clone(),
+            model: self.model.config().clone(),
             train: self.cfg.clone(),
             data: self.data.clone(),
         };
         stage.write_json(ck::CONFIG, &config)?;
         write_named(&self.best, &stage.path(ck::WEIGHTS))?;
-        write_named(&snapshot(&self.net), &stage.path(ck::RESUME_WEIGHTS))?;
+        write_named(&snapshot(&*self.model), &stage.path(ck::RESUME_WEIGHTS))?;
         self.adam.save(&stage.path(ck::RESUME_ADAM))?;
         let mut state = self.state.clone();
         if best_now {
-            if let Some(m) = &self.net.memory {
-                m.save(&stage.path(ck::MEMORY))?;
-                state.watermark_events = m.absorbed;
-                state.watermark_time = m.watermark_time.is_finite().then_some(m.watermark_time);
+            if self.model.save_state(&stage.path(ck::MEMORY))? {
+                state.watermark_events = self.model.absorbed();
+                state.watermark_time = self.model.watermark_time();
             } else {
                 let n = if outcome.is_some() { self.split.test.end } else { self.split.val.end };
                 state.watermark_events = n;
@@ -619,22 +600,22 @@ fn plot(records: &[EpochRecord], path: &Path) {
 }
 
 /// Every variable by name (sorted), not copied.
-fn sorted_variables(net: &Net) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = net.vs.variables().into_iter().collect();
+fn sorted_variables(model: &dyn TemporalModel) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = model.vars().variables().into_iter().collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
 /// A detached copy of every variable, by name (sorted).
-fn snapshot(net: &Net) -> Vec<(String, Tensor)> {
+fn snapshot(model: &dyn TemporalModel) -> Vec<(String, Tensor)> {
     let mut v: Vec<(String, Tensor)> =
-        net.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+        model.vars().variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
-fn restore(net: &Net, saved: &[(String, Tensor)]) {
-    let vars = net.vs.variables();
+fn restore(model: &dyn TemporalModel, saved: &[(String, Tensor)]) {
+    let vars = model.vars().variables();
     tch::no_grad(|| {
         for (n, t) in saved {
             if let Some(v) = vars.get(n) {
@@ -658,10 +639,10 @@ fn read_named(path: &Path) -> Result<Vec<(String, Tensor)>, TrainError> {
     Ok(v)
 }
 
-/// Load weights saved by this module into `net`, checking names and shapes.
-pub fn load_named(net: &Net, path: &Path) -> Result<(), TrainError> {
+/// Load weights saved by this module into `model`, checking names and shapes.
+pub fn load_named(model: &dyn TemporalModel, path: &Path) -> Result<(), TrainError> {
     let saved = read_named(path)?;
-    let vars = net.vs.variables();
+    let vars = model.vars().variables();
     for (n, v) in &vars {
         let Some((_, t)) = saved.iter().find(|(s, _)| s == n) else {
             return Err(TrainError::Checkpoint { path: path.to_path_buf(), msg: format!("no tensor {n:?}") });
@@ -673,8 +654,8 @@ pub fn load_named(net: &Net, path: &Path) -> Result<(), TrainError> {
             });
         }
     }
-    let dev = net.device();
+    let dev = model.device();
     let on_dev: Vec<(String, Tensor)> = saved.into_iter().map(|(n, t)| (n, t.to_device(dev))).collect();
-    restore(net, &on_dev);
+    restore(model, &on_dev);
     Ok(())
 }

@@ -36,11 +36,19 @@ fn read_log(dir: &Path, rank: usize) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
-/// The 2-rank run ends with identical weights and memory on both ranks, its loss
-/// per step is the one-process loss within 1e-5 relative, and each rank scored its
-/// half of every batch while both absorbed all of it.
+/// For every model family (through the model interface): the 2-rank run ends with
+/// identical weights and state on both ranks, its loss per step is the one-process
+/// loss within 5e-5 relative, and each rank scored its half of every batch while
+/// both absorbed all of it (stateful models).
 #[test]
 fn two_ranks_match_one_process() {
+    for model in ["tgn", "jodie", "dyrep", "tgat", "graphmixer"] {
+        two_ranks_match_one_process_for(model);
+    }
+}
+
+fn two_ranks_match_one_process_for(model: &str) {
+    let stateful = !matches!(model, "tgat" | "graphmixer");
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let (log1, log2) = (tmp.path().join("log1"), tmp.path().join("log2"));
@@ -48,6 +56,7 @@ fn two_ranks_match_one_process() {
         .args(["train", BUNDLED, "-o"])
         .arg(&one)
         .args(small_tgn())
+        .args(["--model", model])
         .arg("--step-log")
         .arg(&log1)
         .output()
@@ -58,6 +67,7 @@ fn two_ranks_match_one_process() {
         .args(["train", BUNDLED, "-o"])
         .arg(&two)
         .args(small_tgn())
+        .args(["--model", model])
         .args(["--distributed", "--nproc", "2", "--json", "--step-log"])
         .env("LINKCAST_DIST_TIMEOUT", "120")
         .arg(&log2)
@@ -73,13 +83,13 @@ fn two_ranks_match_one_process() {
     let w0 = std::fs::read(log2.join("rank0.safetensors")).unwrap();
     let w1 = std::fs::read(log2.join("rank1.safetensors")).unwrap();
     assert!(w0.len() > 1000);
-    assert!(w0 == w1, "the two ranks ended with different weights or memory");
+    assert!(w0 == w1, "{model}: the two ranks ended with different weights or state");
 
     let single = read_log(&log1, 0);
     let (r0, r1) = (read_log(&log2, 0), read_log(&log2, 1));
     let s = single["steps"].as_array().unwrap();
     let (a, b) = (r0["steps"].as_array().unwrap(), r1["steps"].as_array().unwrap());
-    assert_eq!(s.len(), 8, "2 epochs x 4 batches");
+    assert_eq!(s.len(), 8, "{model}: 2 epochs x 4 batches");
     assert_eq!((a.len(), b.len()), (s.len(), s.len()));
     let mut worst = 0.0f64;
     for ((x, y), z) in s.iter().zip(a).zip(b) {
@@ -91,19 +101,23 @@ fn two_ranks_match_one_process() {
         assert_eq!(y["scored"][0].as_u64().unwrap(), lo);
         assert_eq!(y["scored"][1], z["scored"][0]);
         assert_eq!(z["scored"][1].as_u64().unwrap(), hi);
-        assert_eq!(y["absorbed"].as_u64().unwrap(), hi - lo);
-        assert_eq!(z["absorbed"].as_u64().unwrap(), hi - lo);
+        let absorbed = if stateful { hi - lo } else { 0 };
+        assert_eq!(y["absorbed"].as_u64().unwrap(), absorbed, "{model}");
+        assert_eq!(z["absorbed"].as_u64().unwrap(), absorbed, "{model}");
         // The all-reduced loss is the same number on both ranks.
         assert_eq!(y["loss"], z["loss"]);
         let (l1, l2) = (x["loss"].as_f64().unwrap(), y["loss"].as_f64().unwrap());
         let rel = (l1 - l2).abs() / l1.abs();
         worst = worst.max(rel);
-        assert!(rel <= 1e-5, "step {x} vs {y}: relative difference {rel:e}");
+        // Float32 rounding of gradients summed over two halves instead of one batch,
+        // carried through the Adam steps: TGN drifts by ~1e-7 over the 8 steps,
+        // GraphMixer (layer norms over wider activations) by up to ~1e-5.
+        assert!(rel <= 5e-5, "{model}: step {x} vs {y}: relative difference {rel:e}");
         // Something crossed the sockets: at least the gradient buffer's share.
         assert!(y["sent_bytes"].as_u64().unwrap() > 0 && z["received_bytes"].as_u64().unwrap() > 0);
     }
     eprintln!(
-        "2 ranks: {wall:.1} s wall; worst relative loss difference {worst:e}; rank 0 summary {}; one process {}",
+        "{model}, 2 ranks: {wall:.1} s wall; worst relative loss difference {worst:e}; rank 0 summary {}; one process {}",
         r0["summary"], single["summary"]
     );
 }

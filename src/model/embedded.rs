@@ -1,0 +1,72 @@
+//! Scoring for the families that embed each endpoint once (the TGN family and
+//! GraphMixer): a node's embedding at `t` does not depend on the candidate it is
+//! paired with, so a batch of queries embeds every distinct `(node, t)` root once
+//! (a rank query's source appears once for its K + 1 candidates), projects the
+//! embeddings once per root, and the decoder scores every pair from two gathers.
+//! Pair models (TPNet, DyGFormer) implement `score_pairs` themselves.
+
+use std::collections::HashMap;
+
+use tch::{Device, Tensor};
+
+use crate::model::ModelError;
+use crate::model::api::{Carry, PairBatch, Pairs, Roots};
+use crate::model::inputs::i64s;
+use crate::model::parts::LinkDecoder;
+use crate::sample::neighbors::{NeighborSampler, SamplerConfig};
+use crate::store::{EventId, NodeId, TemporalStore};
+
+/// A family whose embeddings are per node and time.
+pub trait NodeEmbedder {
+    /// Embeddings of `roots`, `[R, emb]` (with gradients), and what absorbing the
+    /// batch may reuse.
+    fn embed(&self, store: &dyn TemporalStore, roots: Roots<'_>) -> Result<(Tensor, Carry), ModelError>;
+    fn decoder(&self) -> &LinkDecoder;
+    fn embed_device(&self) -> Device;
+    fn embed_sampler(&self, seed: u64) -> SamplerConfig;
+}
+
+/// [`crate::model::TemporalModel::score_pairs`] for a node-embedding family.
+pub fn score_pairs<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    pairs: Pairs<'_>,
+    seed: u64,
+) -> Result<Vec<f32>, ModelError> {
+    let n = pairs.src.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut index: HashMap<(NodeId, u64), i64> = HashMap::with_capacity(n);
+    let (mut nodes, mut times) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut root = |v: NodeId, tt: f64| -> i64 {
+        *index.entry((v, tt.to_bits())).or_insert_with(|| {
+            nodes.push(v);
+            times.push(tt);
+            nodes.len() as i64 - 1
+        })
+    };
+    let a: Vec<i64> = pairs.src.iter().zip(pairs.t).map(|(&s, &tt)| root(s, tt)).collect();
+    let b: Vec<i64> = pairs.dst.iter().zip(pairs.t).map(|(&d, &tt)| root(d, tt)).collect();
+    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
+    let layers = sampler.sample_layers(&nodes, &times, cutoff)?;
+    tch::no_grad(|| {
+        let (emb, _) = m.embed(store, Roots { nodes: &nodes, t: &times, layers: &layers })?;
+        let dev = m.embed_device();
+        let (ps, pd) = m.decoder().project(&emb);
+        let p = m.decoder().logits(&ps, &pd, &i64s(&a, dev), &i64s(&b, dev)).sigmoid().to_device(Device::Cpu);
+        Ok(Vec::<f32>::try_from(p)?)
+    })
+}
+
+/// [`crate::model::TemporalModel::batch_logits`] for a node-embedding family: every
+/// root embedded once, each projected only in the role it plays.
+pub fn batch_logits<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    batch: &PairBatch<'_>,
+) -> Result<(Tensor, Carry), ModelError> {
+    let (emb, carry) = m.embed(store, batch.roots)?;
+    Ok((m.decoder().pair_logits(&emb, batch.m as i64), carry))
+}
