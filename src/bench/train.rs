@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::bench::ingest::{Machine, rate};
 use crate::bench::op_profile::{CategoryStat, OpProfile, OpStat, by_category};
 use crate::eval::scorer::StreamScorer;
-use crate::model::config::{ModelConfig, ModelKind};
+use crate::model::config::{DataFacts, ModelConfig, ModelKind};
 use crate::sample::batch::batch_ranges;
 use crate::sample::negatives::DstRange;
 use crate::sample::neighbors::SplitMix64;
@@ -96,7 +96,8 @@ pub struct TrainBenchReport {
     pub events: usize,
     pub nodes: u32,
     pub model: ModelConfig,
-    /// Bytes of the node memory (state, pending messages, times) for all nodes.
+    /// Bytes of the state the model keeps between batches (node memory and pending
+    /// messages, or walk-matrix projections) for all nodes.
     pub model_memory_bytes: u64,
     pub open_seconds: f64,
     pub train_batches: usize,
@@ -113,6 +114,14 @@ pub struct TrainBenchReport {
     pub score_pairs: usize,
     pub score_seconds: f64,
     pub score_pairs_per_s: f64,
+    /// The state update alone (stateful models): the trained prefix replayed into a
+    /// reset state, batch by batch, with no scoring. Zero for stateless models.
+    #[serde(default)]
+    pub state_update_events: usize,
+    #[serde(default)]
+    pub state_update_seconds: f64,
+    #[serde(default)]
+    pub state_update_events_per_s: f64,
     pub peak_rss_bytes: Option<u64>,
     /// Anonymous memory at the end (node memory, weights, buffers; not the map).
     pub end_rss_anon_bytes: Option<u64>,
@@ -153,6 +162,10 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     drop(segments);
     let mut mc = ModelConfig::preset(b.model, nodes, store.feat_dim(), store.node_feat_dim());
     mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
+    // Data-sized defaults as `train` fits them; the benchmark's split has no real
+    // validation period, so 15% of the time span (the default split's share) stands in.
+    let span = store.time_range().unwrap_or((0.0, 1.0));
+    mc.fit_data(&DataFacts { nodes, events, time_range: span, val_period: 0.15 * (span.1 - span.0) });
     let model = crate::model::build(mc.clone(), device, b.seed)?;
     let model_memory_bytes = model.state_bytes();
     let split = Split {
@@ -216,6 +229,15 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         scorer.score(&*store, end..end, &src[lo..hi], &dst[lo..hi], &ts[lo..hi], &mut out)?;
     }
     let score_seconds = clock.elapsed().as_secs_f64();
+    // The state update alone, over the same prefix.
+    let (mut state_update_events, mut state_update_seconds) = (0, 0.0);
+    if scorer.model.stateful() {
+        scorer.model.reset_state();
+        let clock = Instant::now();
+        crate::train::stream::replay(&mut *scorer.model, &*store, end, b.batch_size, &mut |_| {})?;
+        state_update_seconds = clock.elapsed().as_secs_f64();
+        state_update_events = end;
+    }
     Ok(TrainBenchReport {
         bench: "train".into(),
         params: b.clone(),
@@ -235,6 +257,9 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         score_pairs: b.score_pairs,
         score_seconds,
         score_pairs_per_s: rate(b.score_pairs as u64, score_seconds),
+        state_update_events,
+        state_update_seconds,
+        state_update_events_per_s: rate(state_update_events as u64, state_update_seconds),
         peak_rss_bytes: peak_rss_bytes(),
         end_rss_anon_bytes: rss_anon_bytes(),
         machine: Machine::current(),

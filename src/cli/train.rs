@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use linkcast::dist::{DistEnv, LAUNCHER_STORE_VAR, Replica, StepRecord, StoreServer};
 use linkcast::eval::protocol::{inductive_mask, masked_view};
-use linkcast::model::config::{Aggregator, ModelKind};
+use linkcast::model::config::{Aggregator, DataFacts, ModelKind};
 use linkcast::model::{ModelConfig, parse_device};
 use linkcast::sample::negatives::DstRange;
 use linkcast::store::TemporalStore;
@@ -24,6 +24,7 @@ use crate::cli::ingest::ReadFlags;
 #[command(after_help = "Examples:
   linkcast train datasets/collegemsg/CollegeMsg.txt.gz -o runs/tgn-collegemsg
   linkcast train runs/collegemsg --model graphmixer --epochs 5 -o runs/gm-collegemsg
+  linkcast train runs/collegemsg --model tpnet --epochs 3 -o runs/tpnet-collegemsg
   linkcast train runs/wikipedia --model tgn --device cuda --threads 8 -o runs/tgn-wiki
   linkcast train runs/collegemsg -o runs/tgn-collegemsg --epochs 20 --resume
   linkcast train runs/collegemsg -o runs/tgn-dp --distributed --nproc 2
@@ -35,7 +36,7 @@ pub struct Args {
     /// Model directory to write (checkpoint after every epoch, atomically).
     #[arg(short = 'o', long = "output", value_name = "MODEL_DIR")]
     pub output: PathBuf,
-    /// Model preset: tgn, jodie, dyrep, tgat or graphmixer.
+    /// Model preset: tgn, jodie, dyrep, tgat, graphmixer, tpnet or tpnet-lite.
     #[arg(long, default_value = "tgn")]
     pub model: ModelKind,
     /// Training epochs at most (early stopping may end sooner).
@@ -80,6 +81,15 @@ pub struct Args {
     /// Attention heads [default: 2].
     #[arg(long)]
     pub heads: Option<usize>,
+    /// TPNet: longest temporal walks kept (k) [default: 3].
+    #[arg(long)]
+    pub walk_hops: Option<usize>,
+    /// TPNet: width of the walk-matrix projections [default: 10 * floor(ln(2E)), E events].
+    #[arg(long)]
+    pub projection_dim: Option<usize>,
+    /// TPNet: decay lambda of walk weights per time unit [default: ln 2 / the validation period].
+    #[arg(long)]
+    pub decay: Option<f64>,
     /// Message aggregator: last or mean.
     #[arg(long)]
     pub aggregator: Option<Aggregator>,
@@ -232,12 +242,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     mc.dt_max = (!a.no_dt_clamp && split.train.end > 0)
         .then(|| store.event((split.train.end - 1) as u32).2 - mc.time_origin)
         .filter(|&m| m > 0.0);
-    if mc.kind == ModelKind::Jodie {
-        // Time differences of the order of a node's typical gap between events.
-        let (lo, hi) = store.time_range().unwrap_or((0.0, 1.0));
-        let per_node = (hi - lo) * store.num_nodes() as f64 / (2.0 * store.num_events().max(1) as f64);
-        mc.time_scale = if per_node > 0.0 { per_node } else { 1.0 };
+    if let Some(v) = a.walk_hops {
+        mc.walk_hops = v;
     }
+    if let Some(v) = a.projection_dim {
+        mc.projection_dim = v;
+    }
+    if let Some(v) = a.decay {
+        if !(v.is_finite() && v >= 0.0) {
+            anyhow::bail!("--decay must be a finite number >= 0, got {v}");
+        }
+        mc.decay = v;
+    }
+    let val_period = match (split.val_start, split.test_start) {
+        (Some(a), Some(b)) if b > a => b - a,
+        _ => 0.0,
+    };
+    mc.fit_data(&DataFacts {
+        nodes: store.num_nodes(),
+        events: store.num_events(),
+        time_range: store.time_range().unwrap_or((0.0, 1.0)),
+        val_period,
+    });
     let model = linkcast::model::build(mc, device, a.seed)?;
     let cfg = TrainConfig {
         epochs: a.epochs,

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ModelError;
 
-/// The model families. TGN, JODIE, DyRep and TGAT share parts (memory, time
-/// encoding, attention, decoder); GraphMixer has its own encoder.
+/// The model kinds. TGN, JODIE, DyRep and TGAT are presets of one family (memory,
+/// time encoding, attention, decoder); GraphMixer has its own encoder; TPNet and
+/// TPNet-lite share walk-matrix projections (`src/model/tpnet/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
@@ -17,6 +18,9 @@ pub enum ModelKind {
     Dyrep,
     Tgat,
     Graphmixer,
+    Tpnet,
+    #[serde(rename = "tpnet-lite")]
+    TpnetLite,
 }
 
 impl FromStr for ModelKind {
@@ -28,7 +32,13 @@ impl FromStr for ModelKind {
             "dyrep" => ModelKind::Dyrep,
             "tgat" => ModelKind::Tgat,
             "graphmixer" | "graph-mixer" => ModelKind::Graphmixer,
-            _ => return Err(format!("unknown model {s:?}: expected tgn, jodie, dyrep, tgat or graphmixer")),
+            "tpnet" => ModelKind::Tpnet,
+            "tpnet-lite" | "tpnet_lite" => ModelKind::TpnetLite,
+            _ => {
+                return Err(format!(
+                    "unknown model {s:?}: expected tgn, jodie, dyrep, tgat, graphmixer, tpnet or tpnet-lite"
+                ));
+            }
         })
     }
 }
@@ -41,6 +51,8 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Dyrep => "dyrep",
             ModelKind::Tgat => "tgat",
             ModelKind::Graphmixer => "graphmixer",
+            ModelKind::Tpnet => "tpnet",
+            ModelKind::TpnetLite => "tpnet-lite",
         };
         f.write_str(s)
     }
@@ -136,6 +148,28 @@ pub struct ModelConfig {
     /// of the longest gap seen instead of extrapolated, never-trained values.
     #[serde(default)]
     pub dt_max: Option<f64>,
+    /// TPNet: `k`, the longest temporal walks whose matrices are kept.
+    #[serde(default)]
+    pub walk_hops: usize,
+    /// TPNet: width `d` of the random projections (`0`: `10 * floor(ln(2E))` for the
+    /// `E` events of the training data, set by [`ModelConfig::fit_data`]).
+    #[serde(default)]
+    pub projection_dim: usize,
+    /// TPNet: `lambda`, the walk weights' decay per time unit of the data (`0`: walks
+    /// are counted, not decayed).
+    #[serde(default)]
+    pub decay: f64,
+}
+
+/// Facts about the training data that some presets size themselves from.
+#[derive(Debug, Clone, Copy)]
+pub struct DataFacts {
+    pub nodes: u32,
+    pub events: usize,
+    /// First and last timestamp of the graph.
+    pub time_range: (f64, f64),
+    /// Length of the validation period in time units (0 if empty).
+    pub val_period: f64,
 }
 
 impl ModelConfig {
@@ -163,6 +197,9 @@ impl ModelConfig {
             time_origin: 0.0,
             time_trainable: false,
             dt_max: None,
+            walk_hops: 0,
+            projection_dim: 0,
+            decay: 0.0,
         };
         match kind {
             ModelKind::Tgn => {}
@@ -186,8 +223,40 @@ impl ModelConfig {
                 c.layers = 0;
                 c.neighbors = 20;
             }
+            ModelKind::Tpnet | ModelKind::TpnetLite => {
+                c.memory_dim = 0;
+                c.layers = 0;
+                c.walk_hops = 3;
+                // The lite model reads each endpoint's latest event only.
+                c.neighbors = if kind == ModelKind::Tpnet { 20 } else { 1 };
+            }
         }
         c
+    }
+
+    /// Data-dependent defaults of the presets, once the training data is known:
+    /// JODIE's time scale (a node's typical gap between events), TPNet's projection
+    /// width (`10 * floor(ln(2E))`, at most the node count) and decay (`ln 2` over the
+    /// validation period: a walk edge as old as that period counts half, the rule
+    /// that also fixes the heuristics' half-lives and windows).
+    pub fn fit_data(&mut self, f: &DataFacts) {
+        let (lo, hi) = f.time_range;
+        match self.kind {
+            ModelKind::Jodie => {
+                let per_node = (hi - lo) * f.nodes as f64 / (2.0 * f.events.max(1) as f64);
+                self.time_scale = if per_node > 0.0 { per_node } else { 1.0 };
+            }
+            ModelKind::Tpnet | ModelKind::TpnetLite => {
+                if self.projection_dim == 0 {
+                    let d = 10 * ((2.0 * f.events.max(1) as f64).ln().floor() as usize).max(1);
+                    self.projection_dim = d.min(f.nodes.max(1) as usize);
+                }
+                if self.decay == 0.0 && f.val_period > 0.0 {
+                    self.decay = std::f64::consts::LN_2 / f.val_period;
+                }
+            }
+            _ => {}
+        }
     }
 
     pub fn has_memory(&self) -> bool {
@@ -202,7 +271,7 @@ impl ModelConfig {
     /// Sampled neighbour layers the forward pass reads.
     pub fn sampled_layers(&self) -> usize {
         match self.kind {
-            ModelKind::Graphmixer => 1,
+            ModelKind::Graphmixer | ModelKind::Tpnet | ModelKind::TpnetLite => 1,
             _ => self.layers,
         }
     }
@@ -227,7 +296,9 @@ impl ModelConfig {
         if needs_memory && self.memory_dim == 0 {
             return bad(format!("{} needs memory_dim >= 1", self.kind));
         }
-        if matches!(self.embedding, Embedding::Attention) && self.kind != ModelKind::Graphmixer {
+        let attention =
+            matches!(self.kind, ModelKind::Tgn | ModelKind::Jodie | ModelKind::Dyrep | ModelKind::Tgat);
+        if matches!(self.embedding, Embedding::Attention) && attention {
             if self.layers == 0 {
                 return bad("attention embedding needs at least one layer".into());
             }
@@ -240,6 +311,17 @@ impl ModelConfig {
         }
         if self.kind == ModelKind::Graphmixer && self.mixer_layers == 0 {
             return bad("graphmixer needs mixer_layers >= 1".into());
+        }
+        if matches!(self.kind, ModelKind::Tpnet | ModelKind::TpnetLite) {
+            if self.walk_hops == 0 || self.projection_dim == 0 {
+                return bad(format!("{} needs walk_hops >= 1 and projection_dim >= 1", self.kind));
+            }
+            if self.kind == ModelKind::Tpnet && self.mixer_layers == 0 {
+                return bad("tpnet needs mixer_layers >= 1".into());
+            }
+            if !(self.decay.is_finite() && self.decay >= 0.0) {
+                return bad(format!("decay must be finite and >= 0, got {}", self.decay));
+            }
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
             return bad(format!("time_scale must be positive, got {}", self.time_scale));

@@ -7,7 +7,8 @@
 //! `Box<dyn TemporalModel>`; nothing outside a family's folder names its type.
 //!
 //! Families, a folder each: [`tgn`] (TGN, JODIE, DyRep, TGAT: [`ModelKind`]
-//! presets over shared parts, with per-node memory) and [`graphmixer`]. Shared:
+//! presets over shared parts, with per-node memory), [`graphmixer`], and [`tpnet`]
+//! (TPNet and TPNet-lite: pair models over walk-matrix projections). Shared:
 //! [`parts`] (time encoding, temporal attention, decoder, memory cell, mixer block,
 //! with fused CPU kernels in [`slot_attn`], [`gru_gates`], [`time_enc`]),
 //! [`inputs`] (host buffers to tensors, feature gathers) and [`embedded`] (scoring
@@ -29,6 +30,7 @@ pub mod registry;
 pub mod slot_attn;
 pub mod tgn;
 pub mod time_enc;
+pub mod tpnet;
 
 pub use api::{Carry, PairBatch, Pairs, Roots, TemporalModel};
 pub use config::{ModelConfig, ModelKind};

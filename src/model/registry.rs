@@ -6,7 +6,7 @@ use tch::Device;
 
 use crate::model::api::TemporalModel;
 use crate::model::config::{ModelConfig, ModelKind};
-use crate::model::{ModelError, graphmixer, tgn};
+use crate::model::{ModelError, graphmixer, tgn, tpnet};
 
 /// Build the model `cfg` describes on `device`, its weights drawn from `seed`.
 pub fn build(cfg: ModelConfig, device: Device, seed: u64) -> Result<Box<dyn TemporalModel>, ModelError> {
@@ -17,5 +17,6 @@ pub fn build(cfg: ModelConfig, device: Device, seed: u64) -> Result<Box<dyn Temp
             Box::new(tgn::TgnNet::new(cfg, device)?)
         }
         ModelKind::Graphmixer => Box::new(graphmixer::GraphMixer::new(cfg, device)?),
+        ModelKind::Tpnet | ModelKind::TpnetLite => Box::new(tpnet::TpNet::new(cfg, device, seed)?),
     })
 }

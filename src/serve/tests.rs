@@ -126,7 +126,14 @@ fn serving_equals_evaluation_tgn() {
 #[test]
 fn serving_equals_evaluation_other_models_and_baselines() {
     let _g = torch_lock();
-    for kind in [ModelKind::Jodie, ModelKind::Dyrep, ModelKind::Tgat, ModelKind::Graphmixer] {
+    for kind in [
+        ModelKind::Jodie,
+        ModelKind::Dyrep,
+        ModelKind::Tgat,
+        ModelKind::Graphmixer,
+        ModelKind::Tpnet,
+        ModelKind::TpnetLite,
+    ] {
         serving_equals_evaluation(&|| model(kind));
     }
     serving_equals_evaluation(&baseline);

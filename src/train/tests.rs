@@ -47,8 +47,24 @@ pub(crate) fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
     c.time_dim = 8;
     c.emb_dim = 16;
     c.neighbors = if kind == ModelKind::Graphmixer { 6 } else { 5 };
+    if matches!(kind, ModelKind::Tpnet | ModelKind::TpnetLite) {
+        c.mixer_layers = 1;
+        c.projection_dim = 16;
+        c.decay = 1e-6;
+    }
     c
 }
+
+/// Every model kind, for the tests that must hold for all of them.
+pub(crate) const ALL_KINDS: [ModelKind; 7] = [
+    ModelKind::Tgn,
+    ModelKind::Jodie,
+    ModelKind::Dyrep,
+    ModelKind::Tgat,
+    ModelKind::Graphmixer,
+    ModelKind::Tpnet,
+    ModelKind::TpnetLite,
+];
 
 pub(crate) fn times(store: &dyn TemporalStore) -> Vec<Time> {
     store.event_segments().iter().flat_map(|s| s.t.iter().copied()).collect()
@@ -136,7 +152,7 @@ fn causality_planted_events_do_not_change_scores() {
     for e in 0..a {
         assert_eq!(base.event(e as u32), with.event(e as u32), "events before the batch must be unchanged");
     }
-    for kind in [ModelKind::Tgn, ModelKind::Graphmixer, ModelKind::Tgat, ModelKind::Jodie, ModelKind::Dyrep] {
+    for kind in ALL_KINDS {
         let clean = batch_scores(kind, &base, a..b, &q, false);
         let planted_scores = batch_scores(kind, &with, a..b, &q, false);
         assert_eq!(clean.len(), q.len());
@@ -188,7 +204,7 @@ fn training_is_deterministic_and_resume_equals_uninterrupted() {
     let _g = torch_lock();
     let store = Arc::new(store_of(4000, &[]));
     let dir = tempfile::tempdir().unwrap();
-    for kind in [ModelKind::Tgn, ModelKind::Jodie, ModelKind::Dyrep, ModelKind::Tgat, ModelKind::Graphmixer] {
+    for kind in ALL_KINDS {
         let run = |name: &str, seed: u64| {
             trainer(&store, kind, train_cfg(2, seed), &dir.path().join(format!("{kind}-{name}")))
                 .run(&mut |_| {})

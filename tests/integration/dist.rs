@@ -42,13 +42,16 @@ fn read_log(dir: &Path, rank: usize) -> serde_json::Value {
 /// both absorbed all of it (stateful models).
 #[test]
 fn two_ranks_match_one_process() {
-    for model in ["tgn", "jodie", "dyrep", "tgat", "graphmixer"] {
+    for model in ["tgn", "jodie", "dyrep", "tgat", "graphmixer", "tpnet", "tpnet-lite"] {
         two_ranks_match_one_process_for(model);
     }
 }
 
 fn two_ranks_match_one_process_for(model: &str) {
     let stateful = !matches!(model, "tgat" | "graphmixer");
+    // Small pair models too: few neighbour tokens, narrow projections.
+    let extra: &[&str] =
+        if model.starts_with("tpnet") { &["--neighbors", "5", "--projection-dim", "16"] } else { &[] };
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let (log1, log2) = (tmp.path().join("log1"), tmp.path().join("log2"));
@@ -57,6 +60,7 @@ fn two_ranks_match_one_process_for(model: &str) {
         .arg(&one)
         .args(small_tgn())
         .args(["--model", model])
+        .args(extra)
         .arg("--step-log")
         .arg(&log1)
         .output()
@@ -68,6 +72,7 @@ fn two_ranks_match_one_process_for(model: &str) {
         .arg(&two)
         .args(small_tgn())
         .args(["--model", model])
+        .args(extra)
         .args(["--distributed", "--nproc", "2", "--json", "--step-log"])
         .env("LINKCAST_DIST_TIMEOUT", "120")
         .arg(&log2)
