@@ -4,6 +4,7 @@ mod eval;
 mod generate;
 mod ingest;
 mod live;
+mod rank;
 mod sample;
 mod serve;
 mod stats;
