@@ -16,7 +16,9 @@
 #   cargo build --release --no-default-features --target-dir target/nt
 # Knobs (environment): BIN, DATA (graph dirs and negative files; share it with
 # scripts/model_eval_table.sh), SHARED, DATASETS, BASELINES, SEEDS, RUNS, OUT,
-# FULL (the long table), MODEL_RUNS (model-runs.json files to include), PEER_PY.
+# FULL (the long table), MODEL_RUNS (model-runs.json files to include), MODELS_NOTE
+# (markdown appended to the models' section), PEER_PY, SKIP_RUNS=1 (only rewrite the docs
+# from the existing RUNS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/nt/release/linkcast}
@@ -35,7 +37,7 @@ FULL=${FULL:-docs/measurements/baselines-full.md}
 RUNS=${RUNS:-$DATA/baseline-runs.json}
 MODEL_RUNS=${MODEL_RUNS:-}
 mkdir -p "$DATA"
-rm -f "$RUNS"
+SKIP_RUNS=${SKIP_RUNS:-0}
 
 ingest() { # name file flags...
   local name=$1 file=$2; shift 2
@@ -64,6 +66,9 @@ negfiles() {
   echo "$g/test-k100-s$s.neg $g/test-k100-random-s$s.neg $g/test-tgb-k100-s$s.neg"
 }
 
+PEER_RUNS="$DATA/peer-tgb-runs.json"
+if [ "$SKIP_RUNS" != 1 ]; then
+rm -f "$RUNS" "$PEER_RUNS"
 for ds in $DATASETS; do
   g="$DATA/$ds"
   for seed in $SEEDS; do
@@ -80,8 +85,6 @@ for ds in $DATASETS; do
 done
 
 # TGB's own sampler, seed 0, against linkcast's --tgb draws of the same seed.
-PEER_RUNS="$DATA/peer-tgb-runs.json"
-rm -f "$PEER_RUNS"
 if [ -n "${PEER_PY:-}" ]; then
   for ds in $DATASETS; do
     g="$DATA/$ds"
@@ -93,6 +96,8 @@ if [ -n "${PEER_PY:-}" ]; then
       done
     done
   done
+fi
+
 fi
 
 mkdir -p "$(dirname "$FULL")"
@@ -108,5 +113,5 @@ mkdir -p "$(dirname "$FULL")"
 } > "$FULL"
 python3 scripts/baselines_doc.py --runs "$RUNS" ${MODEL_RUNS:+--models $MODEL_RUNS} \
   ${PEER_PY:+--peer "$PEER_RUNS"} --cores "$(nproc)" --arch "$(uname -m)" --date "$(date -u +%Y-%m-%d)" \
-  --full "$FULL" > "$OUT"
+  --full "$FULL" --models-note "${MODELS_NOTE:-}" > "$OUT"
 echo "wrote $OUT and $FULL"

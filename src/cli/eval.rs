@@ -66,10 +66,10 @@ pub struct Args {
     /// `rank` protocol without --negatives-file: draw the negatives as TGB does (up to
     /// --hist-fraction of K from the source's training-period destinations, the rest
     /// uniform over destinations it never reached in training; see `linkcast negatives --tgb`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "negatives_file")]
     pub tgb: bool,
     /// `rank` protocol without --negatives-file: share of historical negatives.
-    #[arg(long, default_value_t = RankConfig::default().hist_fraction)]
+    #[arg(long, default_value_t = RankConfig::default().hist_fraction, conflicts_with = "negatives_file")]
     pub hist_fraction: f64,
     /// `rank` protocol: negative set written by `linkcast negatives` for this graph and split.
     #[arg(long, value_name = "FILE")]
