@@ -1,26 +1,43 @@
 #!/usr/bin/env bash
-# Regenerates docs/BASELINES.md: the no-training baselines of `linkcast eval` on the
-# five public datasets in ../shared/datasets, under `ap` (random and historical
-# negatives) and `rank` (K=100 from a `linkcast negatives` file), 3 seeds each
-# (the negatives depend on the seed; the baselines themselves are deterministic).
+# Regenerates docs/BASELINES.md: every no-training baseline of `linkcast eval`, each
+# in its directed and (where it has one) undirected variant, on the five public
+# datasets in ../shared/datasets, under
+#   ap:   one negative per positive, random, historical and inductive;
+#   rank: K=100 per positive from a `linkcast negatives` file, three ways:
+#         half historical (linkcast's default), all random (--hist-fraction 0),
+#         and TGB's hist_rnd (--tgb);
+# seeds 0, 1, 2 each (the negatives depend on the seed; the baselines do not).
+# With PEER_PY set (a python with py-tgb, e.g. /work/peer-tgb/bin/python), the
+# seed-0 test set is also drawn by TGB's own sampler (scripts/tgb_negatives.py)
+# and a few baselines are ranked against it, beside linkcast's --tgb set.
+# The trained models' rows come from scripts/model_eval_table.sh (MODEL_RUNS).
 #
 # Built without libtorch in its own target dir:
 #   cargo build --release --no-default-features --target-dir target/nt
-# Knobs (environment): BIN, DATA (scratch dir), SHARED, DATASETS, BASELINES, SEEDS,
-# RANK_BASELINES (baselines also run under `rank`), OUT.
+# Knobs (environment): BIN, DATA (graph dirs and negative files; share it with
+# scripts/model_eval_table.sh), SHARED, DATASETS, BASELINES, SEEDS, RUNS, OUT,
+# FULL (the long table), MODEL_RUNS (model-runs.json files to include), MODELS_NOTE
+# (markdown appended to the models' section), PEER_PY, SKIP_RUNS=1 (only rewrite the docs
+# from the existing RUNS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/nt/release/linkcast}
-DATA=${DATA:-/tmp/evaldata}
+DATA=${DATA:-runs}
 SHARED=${SHARED:-../shared/datasets}
 DATASETS=${DATASETS:-"collegemsg email-eu bitcoin-otc enron wikipedia"}
-BASELINES=${BASELINES:-"edgebank edgebank-tw popularity common-neighbours adamic-adar"}
-RANK_BASELINES=${RANK_BASELINES:-$BASELINES}
+DIRECTED="edgebank edgebank-tw recency global-recency local-popularity popularity lr-gp lr-lp-gp lp-gp lr-gr"
+default_baselines() {
+  for b in $DIRECTED; do printf '%s %s-undirected ' "$b" "$b"; done
+  echo common-neighbours adamic-adar
+}
+BASELINES=${BASELINES:-$(default_baselines)}
 SEEDS=${SEEDS:-"0 1 2"}
 OUT=${OUT:-docs/BASELINES.md}
+FULL=${FULL:-docs/measurements/baselines-full.md}
+RUNS=${RUNS:-$DATA/baseline-runs.json}
+MODEL_RUNS=${MODEL_RUNS:-}
 mkdir -p "$DATA"
-RUNS="$DATA/runs.json"
-rm -f "$RUNS"
+SKIP_RUNS=${SKIP_RUNS:-0}
 
 ingest() { # name file flags...
   local name=$1 file=$2; shift 2
@@ -38,39 +55,63 @@ for ds in $DATASETS; do
   esac
 done
 
+# The negative files of dataset $1, seed $2 (scripts/model_eval_table.sh uses the same).
+negfiles() {
+  local g="$DATA/$1" s=$2
+  [ -f "$g/test-k100-s$s.neg" ] || "$BIN" -q negatives "$g" --k 100 --seed "$s" -o "$g/test-k100-s$s.neg" >/dev/null
+  [ -f "$g/test-k100-random-s$s.neg" ] || "$BIN" -q negatives "$g" --k 100 --hist-fraction 0 --seed "$s" \
+    -o "$g/test-k100-random-s$s.neg" >/dev/null
+  [ -f "$g/test-tgb-k100-s$s.neg" ] || "$BIN" -q negatives "$g" --tgb --k 100 --seed "$s" \
+    -o "$g/test-tgb-k100-s$s.neg" >/dev/null
+  echo "$g/test-k100-s$s.neg $g/test-k100-random-s$s.neg $g/test-tgb-k100-s$s.neg"
+}
+
+PEER_RUNS="$DATA/peer-tgb-runs.json"
+if [ "$SKIP_RUNS" != 1 ]; then
+rm -f "$RUNS" "$PEER_RUNS"
 for ds in $DATASETS; do
   g="$DATA/$ds"
   for seed in $SEEDS; do
-    [ -f "$g/test-k100-s$seed.neg" ] || "$BIN" -q negatives "$g" --k 100 --seed "$seed" -o "$g/test-k100-s$seed.neg" >/dev/null
+    files=$(negfiles "$ds" "$seed")
     for b in $BASELINES; do
-      for neg in random historical; do
+      for neg in random historical inductive; do
         "$BIN" -q eval --baseline "$b" "$g" --protocol ap --negatives "$neg" --seed "$seed" -o "$RUNS" >/dev/null
       done
-    done
-    for b in $RANK_BASELINES; do
-      "$BIN" -q eval --baseline "$b" "$g" --protocol rank --negatives-file "$g/test-k100-s$seed.neg" -o "$RUNS" >/dev/null
+      for f in $files; do
+        "$BIN" -q eval --baseline "$b" "$g" --protocol rank --negatives-file "$f" -o "$RUNS" >/dev/null
+      done
     done
   done
 done
 
+# TGB's own sampler, seed 0, against linkcast's --tgb draws of the same seed.
+if [ -n "${PEER_PY:-}" ]; then
+  for ds in $DATASETS; do
+    g="$DATA/$ds"
+    [ -f "$g/test-tgbpy-k100-s0.neg" ] || "$PEER_PY" scripts/tgb_negatives.py generate "$g" --k 100 --seed 0 \
+      --linkcast "$BIN" -o "$g/test-tgbpy-k100-s0.neg" >/dev/null 2>&1
+    for b in recency lr-gp lr-lp-gp edgebank popularity; do
+      for f in "$g/test-tgbpy-k100-s0.neg" "$g/test-tgb-k100-s0.neg"; do
+        "$BIN" -q eval --baseline "$b" "$g" --protocol rank --negatives-file "$f" -o "$PEER_RUNS" >/dev/null
+      done
+    done
+  done
+fi
+
+fi
+
+mkdir -p "$(dirname "$FULL")"
 {
-  echo "# Baselines"
+  echo "# Baselines and models: every run, aggregated over seeds"
   echo
-  echo "Regenerate with \`scripts/baselines_table.sh\` (release build without libtorch)."
-  echo "Test part of the default 70/15/15 chronological split, batches of 200 positives, streaming"
-  echo "(each batch scored, then absorbed). \`ap\`: one negative per positive, AP and AUC-ROC **pooled**"
-  echo "over the test part; \"AP new-node\" is the pooled AP of the inductive subset (an endpoint unseen in"
-  echo "training). \`rank\`: K=100 negatives per positive (half historical, half random) from"
-  echo "\`linkcast negatives --seed S\`; MRR and Hits@k with ties as the mean of optimistic and pessimistic"
-  echo "rank. Mean ± sample std over seeds $(echo $SEEDS | tr ' ' ','), which change the negatives only."
-  echo "edgebank-tw's window and popularity's half-life are the validation period's length; common"
-  echo "neighbours and Adamic-Adar use all events before the batch. Seconds and pairs/s are per run,"
-  echo "on $(nproc) cores ($(uname -m)), $(date -u +%Y-%m-%d); seconds time the protocol (scoring, absorbing,"
-  echo "negative sampling, metrics), not opening the graph or loading the negative file."
-  echo "Wikipedia is bipartite (users -> pages), so two endpoints of a candidate pair never share a"
-  echo "neighbour: common-neighbours and Adamic-Adar score 0 everywhere there (AP/AUC 0.5; every"
-  echo "positive ties with all 100 negatives, so Hits@k is 0.5 by the tie rule and MRR 2/102)."
+  echo "Generated by \`scripts/baselines_table.sh\` with \`linkcast eval --compare --aggregate\`; see"
+  echo "docs/BASELINES.md for the protocols. Hits@k: linkcast's convention (a tie straddling k counts 1/2)"
+  echo "and TGB's (mean rank <= k); MRR is the same in both."
   echo
-  "$BIN" eval --compare --aggregate "$RUNS"
-} > "$OUT"
-echo "wrote $OUT"
+  # shellcheck disable=SC2086
+  "$BIN" eval --compare --aggregate "$RUNS" $MODEL_RUNS
+} > "$FULL"
+python3 scripts/baselines_doc.py --runs "$RUNS" ${MODEL_RUNS:+--models $MODEL_RUNS} \
+  ${PEER_PY:+--peer "$PEER_RUNS"} --cores "$(nproc)" --arch "$(uname -m)" --date "$(date -u +%Y-%m-%d)" \
+  --full "$FULL" --models-note "${MODELS_NOTE:-}" > "$OUT"
+echo "wrote $OUT and $FULL"

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use linkcast::eval::baselines::{BaselineConfig, BaselineKind, TrainMask, make_baseline_masked};
+use linkcast::eval::baselines::{
+    BaselineConfig, BaselineKind, BaselineName, TrainMask, make_baseline_masked,
+};
 use linkcast::eval::protocol::{
     ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask, masked_view,
     split_store,
@@ -37,6 +39,8 @@ pub enum SplitPart {
   linkcast eval edgebank-tw runs/collegemsg --negatives historical --seed 1 --output runs/evals.json
   linkcast negatives runs/collegemsg -o runs/collegemsg/test.neg
   linkcast eval --baseline popularity runs/collegemsg --protocol rank --negatives-file runs/collegemsg/test.neg
+  linkcast eval --baseline lr-gp runs/collegemsg --protocol rank --tgb --k 100
+  linkcast eval --baseline edgebank-undirected runs/collegemsg --protocol rank --k all
   linkcast eval --baseline common-neighbours runs/wikipedia --protocol rank --k all --split val
   linkcast eval --compare runs/evals.json runs/tgn-evals.json
   linkcast eval --compare --aggregate runs/evals.json")]
@@ -45,9 +49,12 @@ pub struct Args {
     /// written by `linkcast ingest`; with --baseline only DATA; with --compare, run files.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
-    /// Evaluate a baseline: edgebank, edgebank-tw, popularity, recency, common-neighbours, adamic-adar.
+    /// Evaluate a baseline: edgebank, edgebank-tw, recency (LR), global-recency (GR),
+    /// local-popularity (LP), popularity (GP), lr-gp, lr-lp-gp, lp-gp, lr-gr (lexicographic),
+    /// common-neighbours, adamic-adar; NAME-undirected for the undirected variant (pairs are
+    /// directed (src, dst) by default, whatever the graph's direction).
     #[arg(long, value_name = "NAME", value_parser = parse_baseline)]
-    pub baseline: Option<BaselineKind>,
+    pub baseline: Option<BaselineName>,
     #[arg(long, value_enum, default_value = "ap")]
     pub protocol: Protocol,
     /// `ap` protocol: how the one negative per positive is drawn.
@@ -56,6 +63,14 @@ pub struct Args {
     /// `rank` protocol without --negatives-file: negatives per positive (a number, or `all`).
     #[arg(long, default_value = "100")]
     pub k: String,
+    /// `rank` protocol without --negatives-file: draw the negatives as TGB does (up to
+    /// --hist-fraction of K from the source's training-period destinations, the rest
+    /// uniform over destinations it never reached in training; see `linkcast negatives --tgb`).
+    #[arg(long, conflicts_with = "negatives_file")]
+    pub tgb: bool,
+    /// `rank` protocol without --negatives-file: share of historical negatives.
+    #[arg(long, default_value_t = RankConfig::default().hist_fraction, conflicts_with = "negatives_file")]
+    pub hist_fraction: f64,
     /// `rank` protocol: negative set written by `linkcast negatives` for this graph and split.
     #[arg(long, value_name = "FILE")]
     pub negatives_file: Option<PathBuf>,
@@ -73,7 +88,8 @@ pub struct Args {
     /// length) and of common-neighbours / adamic-adar (default: unlimited).
     #[arg(long)]
     pub window: Option<f64>,
-    /// Popularity half-life in graph time units (default: the validation period's length).
+    /// Half-life of the popularity keys (popularity, local-popularity, lr-gp, lr-lp-gp,
+    /// lp-gp) in graph time units (default: the validation period's length).
     #[arg(long)]
     pub half_life: Option<f64>,
     /// TGN's inductive masking: mask this fraction of nodes (seeded by --mask-seed).
@@ -101,7 +117,7 @@ pub struct Args {
     pub aggregate: bool,
 }
 
-fn parse_baseline(s: &str) -> Result<BaselineKind, String> {
+fn parse_baseline(s: &str) -> Result<BaselineName, String> {
     s.parse().map_err(|e: linkcast::eval::EvalError| e.to_string())
 }
 
@@ -146,11 +162,15 @@ fn open_target(
     if path.is_dir() {
         return open_model(path, a, store);
     }
-    let kind: BaselineKind =
+    let name: BaselineName =
         target.parse().with_context(|| format!("{target}: neither a baseline name nor a model directory"))?;
+    let kind = name.kind;
+    // Window and half-life come from the validation period, fixed before any test
+    // number exists.
     let period = val_period(store, split);
     let cfg = BaselineConfig {
         kind,
+        direction: name.direction,
         window: match kind {
             BaselineKind::EdgeBankTw => Some(
                 a.window
@@ -159,10 +179,7 @@ fn open_target(
             ),
             _ => a.window,
         },
-        half_life: match kind {
-            BaselineKind::Popularity => a.half_life.or(period),
-            _ => None,
-        },
+        half_life: if kind.uses_half_life() { a.half_life.or(period) } else { None },
     };
     Ok(make_baseline_masked(&cfg, mask)?)
 }
@@ -224,6 +241,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     };
     let started = Instant::now();
+    let mut style = None;
     let (run, negatives, k, seed) = match a.protocol {
         Protocol::Ap => {
             let cfg = ApConfig { strategy: a.negatives, seed: a.seed, batch_size: a.batch_size, mask };
@@ -239,15 +257,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 let (k, seed) = (set.header.k as usize, set.header.seed);
                 (Some(set), format!("file:{}", f.display()), k, seed)
             } else if a.k.trim() == "all" {
+                // TGB with more negatives than destinations takes them all, too.
                 (None, "all".to_string(), dst.len() as usize - 1, a.seed)
             } else {
                 let k: u32 =
                     a.k.trim().parse().with_context(|| format!("--k {:?}: a number or `all`", a.k))?;
-                let cfg = RankConfig { k, hist_fraction: 0.5, seed: a.seed };
-                let set = NegativeSet::generate(&*store, range.clone(), dst, &cfg)
-                    .context("generating the negative set")?;
-                (Some(set), "generated".to_string(), k as usize, a.seed)
+                let cfg = RankConfig { k, hist_fraction: a.hist_fraction, seed: a.seed };
+                let set = if a.tgb {
+                    NegativeSet::generate_tgb(&*store, range.clone(), split.train.end, dst, &cfg)
+                } else {
+                    NegativeSet::generate(&*store, range.clone(), dst, &cfg)
+                }
+                .context("generating the negative set")?;
+                let label = if a.tgb { "tgb" } else { "generated" };
+                (Some(set), label.to_string(), k as usize, a.seed)
             };
+            style = Some(set.as_ref().map_or_else(|| "all".to_string(), NegativeSet::style_label));
             let negatives = set.as_ref().map_or(RankNegatives::All, RankNegatives::Set);
             let run = eval_rank(
                 scorer.as_mut(),
@@ -275,6 +300,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         .to_string(),
         negatives,
+        negatives_style: style,
         k,
         seed,
         split: part,
@@ -361,10 +387,23 @@ fn human(r: &EvalRecord) -> String {
             }
         }
         Metrics::Rank(m) => {
+            if let Some(style) = &r.negatives_style {
+                s.push_str(&format!("negatives drawn: {style}\n"));
+            }
             s.push_str(&format!(
-                "MRR {:.4}  Hits@1 {:.4}  Hits@3 {:.4}  Hits@10 {:.4}  ({} queries, {} with fewer than K negatives)\n",
-                m.mrr, m.hits1, m.hits3, m.hits10, m.queries, m.queries_short
+                "MRR {:.4} (rank = mean of optimistic and pessimistic; the same in TGB's convention)\n",
+                m.mrr
             ));
+            s.push_str(&format!(
+                "Hits@1 {:.4}  Hits@3 {:.4}  Hits@10 {:.4}  linkcast convention (a tie straddling k counts 1/2)\n",
+                m.hits1, m.hits3, m.hits10
+            ));
+            if let (Some(h1), Some(h3), Some(h10)) = (m.hits1_tgb, m.hits3_tgb, m.hits10_tgb) {
+                s.push_str(&format!(
+                    "Hits@1 {h1:.4}  Hits@3 {h3:.4}  Hits@10 {h10:.4}  TGB convention (mean rank <= k)\n"
+                ));
+            }
+            s.push_str(&format!("{} queries, {} with fewer than K negatives\n", m.queries, m.queries_short));
         }
     }
     s.push_str(&format!(
@@ -374,11 +413,28 @@ fn human(r: &EvalRecord) -> String {
     s
 }
 
-/// The headline numbers of a run: AP/AUC pooled for `ap`, MRR/Hits for `rank`.
-fn headline(r: &EvalRecord) -> [Option<f64>; 6] {
+/// The headline numbers of a run: AP/AUC pooled for `ap`; MRR, linkcast's and
+/// TGB's Hits for `rank`.
+const HEADS: usize = 8;
+fn headline(r: &EvalRecord) -> [Option<f64>; HEADS] {
     match &r.metrics {
-        Metrics::Ap(m) => [Some(m.all.ap), Some(m.all.auc), m.inductive.map(|b| b.ap), None, None, None],
-        Metrics::Rank(m) => [None, None, None, Some(m.mrr), Some(m.hits1), Some(m.hits10)],
+        Metrics::Ap(m) => {
+            [Some(m.all.ap), Some(m.all.auc), m.inductive.map(|b| b.ap), None, None, None, None, None]
+        }
+        Metrics::Rank(m) => {
+            [None, None, None, Some(m.mrr), Some(m.hits1), Some(m.hits10), m.hits1_tgb, m.hits10_tgb]
+        }
+    }
+}
+
+/// The negatives column: the strategy (ap), or where the set came from, how it was
+/// drawn and K (rank).
+fn negatives_label(r: &EvalRecord) -> String {
+    let source = if r.negatives.starts_with("file:") { "file" } else { r.negatives.as_str() };
+    match (r.k, &r.negatives_style) {
+        (Some(k), Some(style)) if style != source => format!("{source} {style} K={k}"),
+        (Some(k), _) if r.protocol == "rank" => format!("{source} K={k}"),
+        _ => source.to_string(),
     }
 }
 
@@ -398,14 +454,13 @@ fn compare(paths: &[PathBuf], aggregate: bool) -> anyhow::Result<()> {
         runs.extend(read_records(p)?);
     }
     println!(
-        "| target | data | split | protocol | negatives | seeds | AP | AUC | AP new-node | MRR | Hits@1 | Hits@10 | seconds | pairs/s |"
+        "| target | data | split | protocol | negatives | seeds | AP | AUC | AP new-node | MRR | Hits@1 | Hits@10 | Hits@1 TGB | Hits@10 TGB | seconds | pairs/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // Groups of runs that differ only in the seed (each run its own group without --aggregate).
     let mut groups: Vec<(String, Vec<&EvalRecord>)> = Vec::new();
     for r in &runs {
-        let negs = if r.negatives.starts_with("file:") { "file".to_string() } else { r.negatives.clone() };
-        let key = format!("{}|{}|{}|{}|{}|{:?}", r.target, r.data, r.split, r.protocol, negs, r.k);
+        let key = format!("{}|{}|{}|{}|{}", r.target, r.data, r.split, r.protocol, negatives_label(r));
         match groups.iter_mut().find(|(k, _)| aggregate && *k == key) {
             Some((_, g)) => g.push(r),
             None => groups.push((key, vec![r])),
@@ -414,16 +469,17 @@ fn compare(paths: &[PathBuf], aggregate: bool) -> anyhow::Result<()> {
     for (_, g) in groups {
         let r0 = g[0];
         let data = Path::new(&r0.data).file_name().map_or(r0.data.clone(), |f| f.to_string_lossy().into());
-        let negs = match r0.k {
-            Some(k) if r0.negatives.starts_with("file:") => format!("file K={k}"),
-            Some(k) if r0.protocol == "rank" => format!("{} K={k}", r0.negatives),
-            _ => r0.negatives.clone(),
-        };
         let seeds: Vec<String> = g.iter().map(|r| r.seed.to_string()).collect();
-        let mut cells =
-            vec![r0.target.clone(), data, r0.split.to_string(), r0.protocol.clone(), negs, seeds.join(",")];
-        let heads: Vec<[Option<f64>; 6]> = g.iter().map(|r| headline(r)).collect();
-        for i in 0..6 {
+        let mut cells = vec![
+            r0.target.clone(),
+            data,
+            r0.split.to_string(),
+            r0.protocol.clone(),
+            negatives_label(r0),
+            seeds.join(","),
+        ];
+        let heads: Vec<[Option<f64>; HEADS]> = g.iter().map(|r| headline(r)).collect();
+        for i in 0..HEADS {
             let v: Vec<f64> = heads.iter().filter_map(|h| h[i]).collect();
             cells.push(match v.len() {
                 0 => "".into(),

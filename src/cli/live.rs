@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use linkcast::eval::baselines::{BaselineConfig, BaselineKind, make_baseline};
+use linkcast::eval::baselines::{BaselineConfig, BaselineKind, BaselineName, make_baseline};
 use linkcast::eval::scorer::StreamScorer;
 use linkcast::serve::{Scorer, Unknown};
 use linkcast::train::trainer::CheckpointConfig;
@@ -15,8 +15,8 @@ use crate::cli::ingest::ReadFlags;
 
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
-    /// A model directory written by `linkcast train`, or a baseline name (edgebank,
-    /// edgebank-tw, popularity, recency, common-neighbours, adamic-adar) with --data.
+    /// A model directory written by `linkcast train`, or a baseline name with --data
+    /// (as in `linkcast eval --baseline`, e.g. recency, lr-gp, edgebank-undirected).
     pub target: String,
     /// Graph directory or edge-list file [default: the one the model was trained on].
     #[arg(long, value_name = "PATH")]
@@ -37,7 +37,7 @@ pub struct LiveArgs {
     /// Baselines: time window (edgebank-tw, common-neighbours, adamic-adar).
     #[arg(long)]
     pub window: Option<f64>,
-    /// Baselines: popularity half-life.
+    /// Baselines: half-life of the popularity keys (popularity, local-popularity, lr-gp, ...).
     #[arg(long)]
     pub half_life: Option<f64>,
 }
@@ -107,14 +107,18 @@ pub fn open_scorer(a: &LiveArgs) -> anyhow::Result<Scorer> {
             .with_context(|| format!("model {} on {}", model_dir.display(), data_path.display()))?;
         Box::new(scorer)
     } else {
-        let kind: BaselineKind = a
+        let name: BaselineName = a
             .target
             .parse()
             .with_context(|| format!("{}: neither a model directory nor a baseline name", a.target))?;
-        if kind == BaselineKind::EdgeBankTw && a.window.is_none() {
+        if name.kind == BaselineKind::EdgeBankTw && a.window.is_none() {
             bail!("edgebank-tw needs --window when serving (no validation period to derive it from)");
         }
-        make_baseline(&BaselineConfig { kind, window: a.window, half_life: a.half_life })?
+        make_baseline(&BaselineConfig {
+            window: a.window,
+            half_life: a.half_life,
+            ..BaselineConfig::named(name)
+        })?
     };
     let state = a.state_dir();
     let scorer =

@@ -50,6 +50,17 @@
 //! ours gives a constant-score model the same expected Hits@k as breaking the
 //! ties uniformly at random would, at the block's ends.
 //!
+//! TGB's convention (`tgb.linkproppred.evaluate.Evaluator`, py-tgb 2.3.0) is kept
+//! beside ours: its rank is the same mean `1 + (#{neg > pos} + #{neg >= pos}) / 2`,
+//! so MRR is identical (TGB averages in float32, so its printed MRR can differ in
+//! the 7th digit), and its Hits@k is `[rank <= k]` on that mean rank
+//! ([`RankOutcome::hits_tgb`]; [`RankSummary::hits_tgb`]). Golden values from
+//! py-tgb's own `Evaluator` are in the tests (`scripts/golden_tgb_rank.py`).
+//!
+//! Lexicographic keys (combined heuristics): [`lex_cmp`] orders rows of keys, and
+//! [`rank_metrics_lex`] and [`lex_dense_ranks`] rank them exactly, without folding
+//! several keys into one float.
+//!
 //! [`RankSummary`] averages over queries: MRR and Hits@{1,3,10}. Build it with
 //! [`RankAccumulator`] (whose `merge` makes it a rayon fold/reduce), or with
 //! [`rank_summary_rows`] for a row-major `(queries, K)` block of negatives.
@@ -58,6 +69,8 @@
 //! `roc_auc_score`; Mann and Whitney (1947); Huang et al., "Temporal Graph
 //! Benchmark" (2023) for the optimistic/pessimistic rank. The golden values in
 //! the tests come from `scripts/golden_metrics.py`.
+
+use std::cmp::Ordering;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -257,6 +270,11 @@ impl RankOutcome {
     fn hits_halves(&self, k: usize) -> u64 {
         u64::from(self.optimistic <= k) + u64::from(self.pessimistic <= k)
     }
+
+    /// Hits@k as TGB's `Evaluator` counts it: 1 when the mean rank is at most k.
+    pub fn hits_tgb(&self, k: usize) -> bool {
+        self.optimistic + self.pessimistic <= 2 * k
+    }
 }
 
 /// Rank of `pos_score` among `neg_scores` (see the module docs for ties).
@@ -281,6 +299,50 @@ pub fn rank_metrics(pos_score: f64, neg_scores: &[f64]) -> RankOutcome {
     RankOutcome { optimistic: 1 + above, pessimistic: 1 + above + tied }
 }
 
+/// Lexicographic order of two rows of keys (most significant first). Keys are
+/// finite scores; a NaN compares as equal to anything (it never occurs).
+pub fn lex_cmp(a: &[f64], b: &[f64]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.partial_cmp(y) {
+            Some(Ordering::Equal) | None => continue,
+            Some(o) => return o,
+        }
+    }
+    Ordering::Equal
+}
+
+/// [`rank_metrics`] for rows of `width` keys: `pos` is one row, `negs` holds
+/// `negs.len() / width` rows; ties are exact equality of every key.
+pub fn rank_metrics_lex(pos: &[f64], negs: &[f64], width: usize) -> RankOutcome {
+    let (mut above, mut tied) = (0usize, 0usize);
+    for n in negs.chunks_exact(width) {
+        match lex_cmp(n, pos) {
+            Ordering::Greater => above += 1,
+            Ordering::Equal => tied += 1,
+            Ordering::Less => {}
+        }
+    }
+    RankOutcome { optimistic: 1 + above, pessimistic: 1 + above + tied }
+}
+
+/// One score per row of `width` keys that orders the rows exactly as [`lex_cmp`]
+/// does: the row's dense rank (0 = lowest; equal rows share a rank). `keys` holds
+/// `n * width` values, row-major.
+pub fn lex_dense_ranks(keys: &[f64], width: usize) -> Vec<f64> {
+    let rows: Vec<&[f64]> = keys.chunks_exact(width).collect();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.par_sort_unstable_by(|&a, &b| lex_cmp(rows[a], rows[b]));
+    let mut out = vec![0.0; rows.len()];
+    let mut rank = 0u64;
+    for (i, w) in order.iter().enumerate() {
+        if i > 0 && lex_cmp(rows[order[i - 1]], rows[*w]) != Ordering::Equal {
+            rank += 1;
+        }
+        out[*w] = rank as f64;
+    }
+    out
+}
+
 /// Hits@{1,3,10} (see [`HITS_AT`]); each is a fraction of queries in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct HitsAtK {
@@ -292,8 +354,12 @@ pub struct HitsAtK {
 /// Ranking metrics averaged over `n` queries.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RankSummary {
+    /// Mean reciprocal of the mean rank: the same in linkcast's and TGB's convention.
     pub mrr: f64,
+    /// linkcast's Hits@k: the mean of the optimistic and pessimistic indicators.
     pub hits: HitsAtK,
+    /// TGB's Hits@k: the mean rank at most k.
+    pub hits_tgb: HitsAtK,
     pub n: usize,
 }
 
@@ -304,6 +370,7 @@ pub struct RankSummary {
 pub struct RankAccumulator {
     rr: NeumaierSum,
     hits_halves: [u64; 3],
+    hits_tgb: [u64; 3],
     n: usize,
 }
 
@@ -313,12 +380,18 @@ impl RankAccumulator {
         for (h, k) in self.hits_halves.iter_mut().zip(HITS_AT) {
             *h += outcome.hits_halves(k);
         }
+        for (h, k) in self.hits_tgb.iter_mut().zip(HITS_AT) {
+            *h += u64::from(outcome.hits_tgb(k));
+        }
         self.n += 1;
     }
 
     pub fn merge(mut self, other: RankAccumulator) -> RankAccumulator {
         self.rr.merge(other.rr);
         for (h, o) in self.hits_halves.iter_mut().zip(other.hits_halves) {
+            *h += o;
+        }
+        for (h, o) in self.hits_tgb.iter_mut().zip(other.hits_tgb) {
             *h += o;
         }
         self.n += other.n;
@@ -332,9 +405,11 @@ impl RankAccumulator {
         }
         let n = self.n as f64;
         let hit = |i: usize| self.hits_halves[i] as f64 / (2.0 * n);
+        let tgb = |i: usize| self.hits_tgb[i] as f64 / n;
         Ok(RankSummary {
             mrr: self.rr.value() / n,
             hits: HitsAtK { at1: hit(0), at3: hit(1), at10: hit(2) },
+            hits_tgb: HitsAtK { at1: tgb(0), at3: tgb(1), at10: tgb(2) },
             n: self.n,
         })
     }

@@ -10,14 +10,17 @@
 //!   mean, transductive and inductive subsets, TGN's masking) and `rank` (K
 //!   negatives from a saved set, or all destinations; MRR, Hits@k) protocols with
 //!   streaming semantics, and the [`protocol::EvalRecord`] of a run.
-//! - [`baselines`]: EdgeBank (unlimited and time-window), popularity, recency,
-//!   common neighbours and Adamic-Adar.
+//! - [`baselines`]: EdgeBank (unlimited and time-window), the recency and
+//!   popularity heuristics of Cornell et al. 2025 (local and global) and their
+//!   lexicographic combinations, each directed by default with an undirected
+//!   variant, common neighbours and Adamic-Adar; `heuristics` holds their memory.
 
 pub mod baselines;
+mod heuristics;
 pub mod metrics;
 pub mod protocol;
 pub mod scorer;
 
-pub use baselines::{BaselineConfig, BaselineKind, make_baseline};
+pub use baselines::{BaselineConfig, BaselineKind, BaselineName, Direction, make_baseline};
 pub use protocol::{ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask};
 pub use scorer::{EvalError, StreamScorer};

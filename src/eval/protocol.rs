@@ -13,7 +13,12 @@
 //!   (the same file for every model) or against every candidate destination
 //!   ([`RankNegatives::All`], never a true destination of that source at that
 //!   time); MRR and Hits@1/3/10 with ties as the mean of the optimistic and
-//!   pessimistic rank.
+//!   pessimistic rank, Hits@k both in linkcast's convention and in TGB's (see
+//!   [`crate::eval::metrics`]).
+//!
+//! Both rank with [`StreamScorer::score_keys`], so a scorer that orders by several
+//! keys (a combined heuristic) is ranked exactly: within a query by comparing the
+//! keys, and for `ap`'s pooled metrics by the keys' dense rank over the whole part.
 //!
 //! Both return metrics plus the number of scored pairs; the caller times the run
 //! and writes an [`EvalRecord`].
@@ -29,7 +34,9 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::metrics::{RankAccumulator, binary_metrics, rank_metrics};
+use crate::eval::metrics::{
+    RankAccumulator, binary_metrics, lex_dense_ranks, rank_metrics, rank_metrics_lex,
+};
 use crate::eval::scorer::{EvalError, StreamScorer, check_range};
 use crate::sample::batch::batch_ranges;
 use crate::sample::negatives::{DstRange, NO_NEGATIVE, NegConfig, NegStrategy, NegativeSampler, NegativeSet};
@@ -189,10 +196,19 @@ pub struct ApMetrics {
 /// Results of the `rank` protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankMetrics {
+    /// The same in linkcast's and TGB's convention.
     pub mrr: f64,
+    /// linkcast's Hits@k (a tied block straddling k counts 1/2).
     pub hits1: f64,
     pub hits3: f64,
     pub hits10: f64,
+    /// TGB's Hits@k (mean rank <= k); absent in records written before they existed.
+    #[serde(default)]
+    pub hits1_tgb: Option<f64>,
+    #[serde(default)]
+    pub hits3_tgb: Option<f64>,
+    #[serde(default)]
+    pub hits10_tgb: Option<f64>,
     pub queries: usize,
     /// Negatives per query (the file's K; the destination count minus one for `all`).
     pub k: usize,
@@ -225,8 +241,12 @@ pub struct EvalRecord {
     pub data: String,
     /// `ap` or `rank`.
     pub protocol: String,
-    /// `random` / `historical` / `inductive` (ap); `file:PATH`, `generated` or `all` (rank).
+    /// `random` / `historical` / `inductive` (ap); `file:PATH`, `generated`, `tgb` or `all` (rank).
     pub negatives: String,
+    /// rank: how the negatives were drawn (`linkcast(hist=50)`, `tgb(hist<=50)`, `all`,
+    /// `tgb-import`; see [`crate::sample::negatives::NegSetStyle`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negatives_style: Option<String>,
     pub k: Option<usize>,
     pub seed: u64,
     pub split: Part,
@@ -240,6 +260,33 @@ pub struct EvalRecord {
     pub pairs_per_s: f64,
     pub threads: usize,
     pub version: String,
+}
+
+/// A scorer's keys: `width` per query for `queries` queries, the same width every batch.
+fn check_width(
+    scorer: &dyn StreamScorer,
+    width: &mut usize,
+    w: usize,
+    len: usize,
+    queries: usize,
+) -> Result<(), EvalError> {
+    if w == 0 || (*width != 0 && w != *width) {
+        return Err(EvalError::InvalidOption(format!(
+            "{}: {w} keys per query after {} in earlier batches",
+            scorer.name(),
+            *width
+        )));
+    }
+    *width = w;
+    if len != queries * w {
+        return Err(EvalError::Shape {
+            scorer: scorer.name(),
+            what: "scores",
+            expected: queries * w,
+            found: len,
+        });
+    }
+    Ok(())
 }
 
 fn check_part(range: &Range<usize>, part: Part, store: &dyn TemporalStore) -> Result<(), EvalError> {
@@ -313,9 +360,11 @@ pub fn eval_ap(
     let neg_cfg = NegConfig { strategy: cfg.strategy, seed: cfg.seed, eval_start: split.val.start };
     let mut sampler = NegativeSampler::new(neg_cfg, dst)?;
     scorer.start(store, range.start)?;
-    let (mut negs, mut src, mut dsts, mut ts, mut scores) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut subsets: [SubsetAcc; 3] = Default::default();
-    let (mut pos_sub, mut neg_sub): ([Vec<f64>; 2], [Vec<f64>; 2]) = Default::default();
+    let (mut negs, mut src, mut dsts, mut ts, mut out) = (vec![], vec![], vec![], vec![], vec![]);
+    // Keys of every batch (positives, then negatives), kept so that a scorer with
+    // several keys is ranked over the whole part before any metric is computed.
+    let (mut keys, mut batch_len, mut new_node) = (vec![], vec![], vec![]);
+    let mut width = 0usize;
     let mut pairs = 0u64;
     for batch in batch_ranges(&times, range.clone(), cfg.batch_size) {
         sampler.sample(store, batch.clone(), 0, &mut negs)?;
@@ -332,30 +381,34 @@ pub fn eval_ap(
         src.extend_from_within(..n);
         dsts.extend_from_slice(&negs);
         ts.extend_from_within(..n);
-        scorer.score(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
-        if scores.len() != 2 * n {
-            return Err(EvalError::Shape {
-                scorer: scorer.name(),
-                what: "scores",
-                expected: 2 * n,
-                found: scores.len(),
-            });
-        }
+        let w = scorer.score_keys(store, batch.clone(), &src, &dsts, &ts, &mut out)?;
+        check_width(scorer, &mut width, w, out.len(), 2 * n)?;
         pairs += 2 * n as u64;
-        let (pos, neg) = scores.split_at(n);
+        keys.extend_from_slice(&out);
+        batch_len.push(n);
+        new_node.extend((0..n).map(|i| !seen[src[i] as usize] || !seen[dsts[i] as usize]));
+        scorer.absorb(store, batch)?;
+        progress(n);
+    }
+    let scores = if width > 1 { lex_dense_ranks(&keys, width) } else { keys };
+    let mut subsets: [SubsetAcc; 3] = Default::default();
+    let (mut pos_sub, mut neg_sub): ([Vec<f64>; 2], [Vec<f64>; 2]) = Default::default();
+    let (mut off, mut q) = (0usize, 0usize);
+    for n in batch_len {
+        let (pos, neg) = scores[off..off + 2 * n].split_at(n);
         subsets[0].batch(pos, neg)?;
         for v in pos_sub.iter_mut().chain(neg_sub.iter_mut()) {
             v.clear();
         }
         for i in 0..n {
-            let new = !seen[src[i] as usize] || !seen[dsts[i] as usize];
-            pos_sub[usize::from(new)].push(pos[i]);
-            neg_sub[usize::from(new)].push(neg[i]);
+            let new = usize::from(new_node[q + i]);
+            pos_sub[new].push(pos[i]);
+            neg_sub[new].push(neg[i]);
         }
         subsets[1].batch(&pos_sub[0], &neg_sub[0])?;
         subsets[2].batch(&pos_sub[1], &neg_sub[1])?;
-        scorer.absorb(store, batch)?;
-        progress(n);
+        off += 2 * n;
+        q += n;
     }
     let all = subsets[0].finish()?.ok_or(EvalError::EmptySplit { part: part.to_string() })?;
     let metrics = ApMetrics {
@@ -414,7 +467,7 @@ pub fn eval_rank(
     let mut offsets: Vec<usize> = vec![];
     let mut trues: HashSet<(u64, u64), FixedState> = HashSet::default();
     let mut acc = RankAccumulator::default();
-    let (mut pairs, mut short) = (0u64, 0usize);
+    let (mut pairs, mut short, mut width) = (0u64, 0usize, 0usize);
     for batch in batch_ranges(&times, range.clone(), batch_size) {
         src.clear();
         dsts.clear();
@@ -451,20 +504,17 @@ pub fn eval_rank(
             }
             offsets.push(dsts.len());
         }
-        scorer.score(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
-        if scores.len() != src.len() {
-            return Err(EvalError::Shape {
-                scorer: scorer.name(),
-                what: "scores",
-                expected: src.len(),
-                found: scores.len(),
-            });
-        }
+        let w = scorer.score_keys(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
+        check_width(scorer, &mut width, w, scores.len(), src.len())?;
         pairs += src.len() as u64;
         let batch_acc = offsets
             .par_windows(2)
-            .fold(RankAccumulator::default, |mut a, w| {
-                a.push(rank_metrics(scores[w[0]], &scores[w[0] + 1..w[1]]));
+            .fold(RankAccumulator::default, |mut a, o| {
+                a.push(if w == 1 {
+                    rank_metrics(scores[o[0]], &scores[o[0] + 1..o[1]])
+                } else {
+                    rank_metrics_lex(&scores[o[0] * w..(o[0] + 1) * w], &scores[(o[0] + 1) * w..o[1] * w], w)
+                });
                 a
             })
             .reduce(RankAccumulator::default, RankAccumulator::merge);
@@ -478,6 +528,9 @@ pub fn eval_rank(
         hits1: s.hits.at1,
         hits3: s.hits.at3,
         hits10: s.hits.at10,
+        hits1_tgb: Some(s.hits_tgb.at1),
+        hits3_tgb: Some(s.hits_tgb.at3),
+        hits10_tgb: Some(s.hits_tgb.at10),
         queries: s.n,
         k,
         queries_short: short,

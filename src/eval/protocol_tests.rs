@@ -215,3 +215,68 @@ fn masked_view_drops_exactly_the_masked_training_events() {
         }
     }
 }
+
+/// Brute-force keys of `lr-gp` (directed, no half-life) for `(s, d)` at `t` from
+/// the events before `upto`: (LR, GP).
+fn lr_gp_oracle(store: &MemStore, upto: usize, s: u32, d: u32, t: f64) -> [f64; 2] {
+    let past: Vec<(u32, u32, f64)> = (0..upto).map(|e| store.event(e as u32)).collect();
+    let lr = past.iter().filter(|e| e.0 == s && e.1 == d).map(|e| e.2).next_back();
+    let gp = past.iter().filter(|e| e.1 == d).count() as f64;
+    [lr.map_or(0.0, |l| 1.0 / (1.0 + (t - l))), gp]
+}
+
+/// A combined heuristic is ranked by its keys: `rank` compares them per query and
+/// `ap` ranks them over the whole part, both equal to brute force.
+#[test]
+fn combined_heuristic_ranks_by_its_keys() {
+    use crate::eval::metrics::{RankAccumulator, lex_dense_ranks, rank_metrics_lex};
+    let store = graph();
+    let sp = split(&store);
+    let dst = DstRange { lo: 50, hi: 100 };
+    let cfg = crate::eval::BaselineConfig::new(crate::eval::BaselineKind::LrGp);
+    let set =
+        NegativeSet::generate(&store, sp.test.clone(), dst, &RankConfig { k: 10, ..Default::default() })
+            .unwrap();
+    let bs = 16;
+    let mut sc = crate::eval::make_baseline(&cfg).unwrap();
+    let run = eval_rank(sc.as_mut(), &store, &sp, Part::Test, dst, RankNegatives::Set(&set), bs, &mut |_| {})
+        .unwrap();
+    let Metrics::Rank(m) = run.metrics else { panic!() };
+    let times = event_times(&store);
+    let mut acc = RankAccumulator::default();
+    for b in batch_ranges(&times, sp.test.clone(), bs) {
+        for e in b.clone() {
+            let (s, d, t) = store.event(e as u32);
+            let pos = lr_gp_oracle(&store, b.start, s, d, t);
+            let negs: Vec<f64> =
+                set.query(e).unwrap().iter().flat_map(|&n| lr_gp_oracle(&store, b.start, s, n, t)).collect();
+            acc.push(rank_metrics_lex(&pos, &negs, 2));
+        }
+    }
+    let want = acc.finish().unwrap();
+    assert!((m.mrr - want.mrr).abs() < 1e-12, "{} vs {}", m.mrr, want.mrr);
+    assert_eq!((m.hits1, m.hits10, m.hits1_tgb), (want.hits.at1, want.hits.at10, Some(want.hits_tgb.at1)));
+    assert!(m.mrr > 0.0 && m.mrr < 1.0, "{m:?}");
+
+    let ap_cfg = ApConfig { strategy: NegStrategy::Historical, seed: 5, batch_size: bs, mask: None };
+    let mut sc = crate::eval::make_baseline(&cfg).unwrap();
+    let run = eval_ap(sc.as_mut(), &store, &sp, Part::Test, dst, &ap_cfg, &mut |_| {}).unwrap();
+    let Metrics::Ap(m) = run.metrics else { panic!() };
+    let neg_cfg = NegConfig { strategy: NegStrategy::Historical, seed: 5, eval_start: sp.val.start };
+    let mut sampler = NegativeSampler::new(neg_cfg, dst).unwrap();
+    let (mut keys, mut labels, mut negs) = (vec![], vec![], vec![]);
+    for b in batch_ranges(&times, sp.test.clone(), bs) {
+        sampler.sample(&store, b.clone(), 0, &mut negs).unwrap();
+        let evs: Vec<_> = b.clone().map(|e| store.event(e as u32)).collect();
+        for &(s, d, t) in &evs {
+            keys.extend(lr_gp_oracle(&store, b.start, s, d, t));
+            labels.push(true);
+        }
+        for (&(s, _, t), &n) in evs.iter().zip(&negs) {
+            keys.extend(lr_gp_oracle(&store, b.start, s, n, t));
+            labels.push(false);
+        }
+    }
+    let want = binary_metrics(&lex_dense_ranks(&keys, 2), &labels).unwrap();
+    assert!((m.all.ap - want.ap).abs() < 1e-12 && (m.all.auc - want.auc).abs() < 1e-12, "{m:?} vs {want:?}");
+}

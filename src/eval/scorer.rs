@@ -42,6 +42,24 @@ pub trait StreamScorer: Send + Sync {
     /// Absorb the events of `batch` (after they were scored).
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError>;
 
+    /// Like `score`, but for scorers that order candidates by several keys
+    /// lexicographically (combined heuristics): writes `width` keys per query,
+    /// most significant first, row-major, and returns `width`. The protocols rank
+    /// with these keys, so no precision is lost folding them into one number. The
+    /// default is `score` itself, width 1.
+    fn score_keys(
+        &mut self,
+        store: &dyn TemporalStore,
+        batch: Range<usize>,
+        src: &[NodeId],
+        dst: &[NodeId],
+        t: &[Time],
+        out: &mut Vec<f64>,
+    ) -> Result<usize, EvalError> {
+        self.score(store, batch, src, dst, t, out)?;
+        Ok(1)
+    }
+
     // Hooks for live serving (`crate::serve`); the defaults suit scorers whose whole
     // state is rebuilt cheaply by `start`.
 

@@ -27,7 +27,8 @@
 //! negatives each epoch) or any fixed number for evaluation.
 //!
 //! The one-vs-many negative sets of the ranking protocol live in
-//! [`rank`] (re-exported here).
+//! [`rank`] (re-exported here); TGB's way of drawing them, every destination, and
+//! sets imported from TGB's files in [`tgb`].
 
 use std::collections::HashSet;
 use std::fmt;
@@ -42,7 +43,9 @@ use crate::store::{EventId, IdMap, NodeId, TemporalStore};
 
 #[path = "negatives_rank.rs"]
 pub mod rank;
-pub use rank::{NO_NEGATIVE, NegSetHeader, NegativeSet, RankConfig, split_hash};
+pub use rank::{NO_NEGATIVE, NegSetHeader, NegSetStyle, NegativeSet, RankConfig, split_hash};
+#[path = "negatives_tgb.rs"]
+pub mod tgb;
 
 #[cfg(test)]
 #[path = "negatives_tests.rs"]

@@ -22,7 +22,7 @@
 //!   8     4  version (1)
 //!  12     4  K (negatives per query)
 //!  16     4  n_hist (historical negatives per query, before any fallback)
-//!  20     4  reserved (0)
+//!  20     4  style ([`NegSetStyle`]; 0 = this module's, as in files written before it existed)
 //!  24     8  range start (event id of query 0)
 //!  32     8  range end (exclusive)
 //!  40     8  num_events of the graph the set was made for
@@ -35,6 +35,11 @@
 //! Loading checks the magic, version, both checksums and the exact length;
 //! [`NegativeSet::check_store`] refuses a graph with another event count or
 //! another split hash.
+//!
+//! TGB's sampler, every destination, and sets imported from TGB's pickles (via
+//! `scripts/tgb_negatives.py`) write the same file: see [`super::tgb`]. Their rows
+//! may be shorter than K (TGB never repeats a negative); the rest of such a row is
+//! [`NO_NEGATIVE`], which the rank protocol skips.
 
 use std::io::Write;
 use std::ops::Range;
@@ -91,11 +96,44 @@ impl RankConfig {
     }
 }
 
+/// How a negative set was drawn (the header's style field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NegSetStyle {
+    /// [`NegativeSet::generate`]: `n_hist` historical (any earlier event), the rest uniform.
+    Linkcast,
+    /// TGB's `hist_rnd` ([`super::tgb`]): up to `n_hist` from the training period, the rest
+    /// uniform over destinations the source never reached in training.
+    Tgb,
+    /// Every destination except the true ones.
+    All,
+    /// Rows read from a file (a TGB pickle converted by `scripts/tgb_negatives.py`).
+    TgbImport,
+}
+
+impl NegSetStyle {
+    fn code(self) -> u32 {
+        match self {
+            NegSetStyle::Linkcast => 0,
+            NegSetStyle::Tgb => 1,
+            NegSetStyle::All => 2,
+            NegSetStyle::TgbImport => 3,
+        }
+    }
+
+    fn from_code(c: u32) -> Option<Self> {
+        [NegSetStyle::Linkcast, NegSetStyle::Tgb, NegSetStyle::All, NegSetStyle::TgbImport]
+            .into_iter()
+            .find(|s| s.code() == c)
+    }
+}
+
 /// What a negative set was made from; stored in the file header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegSetHeader {
     pub k: u32,
     pub n_hist: u32,
+    pub style: NegSetStyle,
     /// Event ids of the queries.
     pub range: Range<u64>,
     pub num_events: u64,
@@ -128,11 +166,49 @@ pub fn split_hash<S: TemporalStore + ?Sized>(store: &S, range: Range<usize>) -> 
 
 /// Per query, what the generator needs: source, the first event of its tie group
 /// (historical pairs must be first seen before it) and its true destinations.
-struct Query {
-    src: NodeId,
-    group_start: EventId,
+pub(super) struct Query {
+    pub(super) src: NodeId,
+    pub(super) group_start: EventId,
     /// Index range into the sorted (src, dst) keys of the group.
-    trues: Range<usize>,
+    pub(super) trues: Range<usize>,
+}
+
+/// The queries of `range` and the sorted (src, dst) keys their `trues` index: the
+/// tie groups touching the range (extended beyond it when ties continue), each
+/// group's keys sorted so a source's true destinations are one contiguous run.
+pub(super) fn queries_of<S: TemporalStore + ?Sized>(
+    store: &S,
+    range: Range<usize>,
+) -> (Vec<u64>, Vec<Query>) {
+    let n_events = store.num_events();
+    let mut keys: Vec<u64> = Vec::new();
+    let mut queries: Vec<Query> = Vec::with_capacity(range.len());
+    let mut g0 = range.start;
+    while g0 < range.end {
+        let t0 = store.event(g0 as EventId).2;
+        let mut lo = g0;
+        while lo > 0 && store.event(lo as EventId - 1).2 == t0 {
+            lo -= 1;
+        }
+        let mut hi = g0 + 1;
+        while hi < n_events && store.event(hi as EventId).2 == t0 {
+            hi += 1;
+        }
+        let base = keys.len();
+        keys.extend((lo..hi).map(|e| {
+            let (s, d, _) = store.event(e as EventId);
+            pair_key(s, d)
+        }));
+        keys[base..].sort_unstable();
+        for e in g0..hi.min(range.end) {
+            let s = store.event(e as EventId).0;
+            let a = base + keys[base..].partition_point(|&k| k < pair_key(s, 0));
+            let b = base + keys[base..].partition_point(|&k| (k >> 32) <= u64::from(s));
+            queries.push(Query { src: s, group_start: lo as EventId, trues: a..b });
+        }
+        g0 = hi;
+    }
+    (keys, queries)
 }
 
 impl NegativeSet {
@@ -151,36 +227,7 @@ impl NegativeSet {
         // query reads the prefix first seen before its own tie group.
         let mut hist = PairHistory::new();
         hist.advance(store, range.end)?;
-        // Tie groups touching the range (extended beyond it when ties continue),
-        // with each group's (src, dst) keys sorted so a source's true
-        // destinations are one contiguous run.
-        let mut keys: Vec<u64> = Vec::new();
-        let mut queries: Vec<Query> = Vec::with_capacity(range.len());
-        let mut g0 = range.start;
-        while g0 < range.end {
-            let t0 = store.event(g0 as EventId).2;
-            let mut lo = g0;
-            while lo > 0 && store.event(lo as EventId - 1).2 == t0 {
-                lo -= 1;
-            }
-            let mut hi = g0 + 1;
-            while hi < n_events && store.event(hi as EventId).2 == t0 {
-                hi += 1;
-            }
-            let base = keys.len();
-            keys.extend((lo..hi).map(|e| {
-                let (s, d, _) = store.event(e as EventId);
-                pair_key(s, d)
-            }));
-            keys[base..].sort_unstable();
-            for e in g0..hi.min(range.end) {
-                let s = store.event(e as EventId).0;
-                let a = base + keys[base..].partition_point(|&k| k < pair_key(s, 0));
-                let b = base + keys[base..].partition_point(|&k| (k >> 32) <= u64::from(s));
-                queries.push(Query { src: s, group_start: lo as EventId, trues: a..b });
-            }
-            g0 = hi;
-        }
+        let (keys, queries) = queries_of(store, range.clone());
         let k = cfg.k as usize;
         let n_hist = cfg.n_hist() as usize;
         let mut negs = vec![0 as NodeId; range.len() * k];
@@ -196,12 +243,24 @@ impl NegativeSet {
         let header = NegSetHeader {
             k: cfg.k,
             n_hist: n_hist as u32,
+            style: NegSetStyle::Linkcast,
             range: range.start as u64..range.end as u64,
             num_events: n_events as u64,
             split_hash: split_hash(store, range)?,
             seed: cfg.seed,
         };
         Ok(NegativeSet { header, negs })
+    }
+
+    /// How the set was drawn, for reports: `linkcast(hist=50)`, `tgb(hist<=50)`, `all`, `tgb-import`.
+    pub fn style_label(&self) -> String {
+        let h = &self.header;
+        match h.style {
+            NegSetStyle::Linkcast => format!("linkcast(hist={})", h.n_hist),
+            NegSetStyle::Tgb => format!("tgb(hist<={})", h.n_hist),
+            NegSetStyle::All => "all".into(),
+            NegSetStyle::TgbImport => "tgb-import".into(),
+        }
     }
 
     /// Number of queries (events in the range).
@@ -251,7 +310,7 @@ impl NegativeSet {
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&h.k.to_le_bytes());
         out.extend_from_slice(&h.n_hist.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&h.style.code().to_le_bytes());
         for v in [h.range.start, h.range.end, h.num_events, h.split_hash, h.seed] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -286,9 +345,12 @@ impl NegativeSet {
         if version != VERSION {
             return Err(bad(format!("version {version}, this build reads {VERSION}")));
         }
+        let style = NegSetStyle::from_code(u32_at(20))
+            .ok_or_else(|| bad(format!("unknown style code {} (this build reads 0 to 3)", u32_at(20))))?;
         let header = NegSetHeader {
             k: u32_at(12),
             n_hist: u32_at(16),
+            style,
             range: u64_at(24)..u64_at(32),
             num_events: u64_at(40),
             split_hash: u64_at(48),

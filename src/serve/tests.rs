@@ -26,7 +26,7 @@ fn model(kind: ModelKind) -> Box<dyn StreamScorer> {
 }
 
 fn baseline() -> Box<dyn StreamScorer> {
-    make_baseline(&BaselineConfig { kind: BaselineKind::EdgeBank, window: None, half_life: None }).unwrap()
+    make_baseline(&BaselineConfig::new(BaselineKind::EdgeBank)).unwrap()
 }
 
 /// Identity id map: external id `v` is dense node `v` (CollegeMsg's ids are dense in
@@ -138,13 +138,18 @@ fn serving_equals_evaluation_other_models_and_baselines() {
     }
     serving_equals_evaluation(&baseline);
     serving_equals_evaluation(&|| {
-        let cfg = BaselineConfig { kind: BaselineKind::Popularity, window: None, half_life: Some(3600.0) };
+        let cfg = BaselineConfig { half_life: Some(3600.0), ..BaselineConfig::new(BaselineKind::Popularity) };
+        make_baseline(&cfg).unwrap()
+    });
+    // A lexicographic combination: its one number counts nodes with events only.
+    serving_equals_evaluation(&|| {
+        let cfg = BaselineConfig { half_life: Some(3600.0), ..BaselineConfig::new(BaselineKind::LrLpGp) };
         make_baseline(&cfg).unwrap()
     });
     // Evicts old events before scoring: served through the exclusive path.
     serving_equals_evaluation(&|| {
         let cfg =
-            BaselineConfig { kind: BaselineKind::CommonNeighbours, window: Some(20_000.0), half_life: None };
+            BaselineConfig { window: Some(20_000.0), ..BaselineConfig::new(BaselineKind::CommonNeighbours) };
         make_baseline(&cfg).unwrap()
     });
 }
@@ -272,9 +277,7 @@ fn bipartite_graphs_rank_destinations_only() {
     let store = MemStore::from_log(log, false).unwrap();
     let names = ExternalIds::Str(["u0", "u1", "u2", "i0", "i1", "i2"].map(String::from).to_vec());
     let ids = IdMap::new(names, Some(3));
-    let pop =
-        make_baseline(&BaselineConfig { kind: BaselineKind::Popularity, window: None, half_life: None })
-            .unwrap();
+    let pop = make_baseline(&BaselineConfig::new(BaselineKind::Popularity)).unwrap();
     let mut s = Scorer::open(pop, Box::new(store), ids, Unknown::Error, None).unwrap();
     let (top, _) = s.top_k("u0", 10.0, &TopK { k: 10, ..Default::default() }).unwrap();
     let names: Vec<&str> = top.iter().map(|r| r.dst.as_str()).collect();

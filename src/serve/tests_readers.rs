@@ -112,13 +112,11 @@ fn library_reads_overlap_and_exclusive_targets_do_not() {
 #[test]
 fn concurrent_scoring_matches_one_reader_bit_for_bit() {
     let _g = torch_lock();
-    let edgebank =
-        || make_baseline(&BaselineConfig { kind: BaselineKind::EdgeBank, window: None, half_life: None });
+    let edgebank = || make_baseline(&BaselineConfig::new(BaselineKind::EdgeBank));
     let windowed_cn = || {
         make_baseline(&BaselineConfig {
-            kind: BaselineKind::CommonNeighbours,
             window: Some(20_000.0),
-            half_life: None,
+            ..BaselineConfig::new(BaselineKind::CommonNeighbours)
         })
     };
     let targets: Vec<Box<dyn StreamScorer>> = vec![

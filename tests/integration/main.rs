@@ -5,6 +5,7 @@ mod generate;
 mod golden;
 mod ingest;
 mod live;
+mod rank;
 mod sample;
 mod serve;
 mod stats;
