@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ModelError;
+use crate::store::scaling::FeatureScaling;
 
 /// The model families. TGN, JODIE, DyRep and TGAT share parts (memory, time
 /// encoding, attention, decoder); GraphMixer has its own encoder.
@@ -136,6 +137,13 @@ pub struct ModelConfig {
     /// of the longest gap seen instead of extrapolated, never-trained values.
     #[serde(default)]
     pub dt_max: Option<f64>,
+    /// Per-column standardisation of the edge and node features, with statistics of
+    /// the training period (`train --feature-scaling standard`, the default), applied
+    /// wherever the model reads features ([`crate::model::inputs`]). `None`: features
+    /// as stored (no features, `--feature-scaling none`, or a model directory from
+    /// before scaling existed, which therefore loads and scores as it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_scaling: Option<FeatureScaling>,
 }
 
 impl ModelConfig {
@@ -163,6 +171,7 @@ impl ModelConfig {
             time_origin: 0.0,
             time_trainable: false,
             dt_max: None,
+            feature_scaling: None,
         };
         match kind {
             ModelKind::Tgn => {}
@@ -243,6 +252,9 @@ impl ModelConfig {
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
             return bad(format!("time_scale must be positive, got {}", self.time_scale));
+        }
+        if let Some(s) = &self.feature_scaling {
+            s.check(self.edge_dim, self.node_dim).map_err(ModelError::Config)?;
         }
         Ok(())
     }

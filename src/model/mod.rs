@@ -30,6 +30,9 @@ pub mod slot_attn;
 pub mod tgn;
 pub mod time_enc;
 
+#[cfg(test)]
+mod tests_scaling;
+
 pub use api::{Carry, PairBatch, Pairs, Roots, TemporalModel};
 pub use config::{ModelConfig, ModelKind};
 pub use registry::build;
