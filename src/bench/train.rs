@@ -153,6 +153,9 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     drop(segments);
     let mut mc = ModelConfig::preset(b.model, nodes, store.feat_dim(), store.node_feat_dim());
     mc.time_origin = store.time_range().map_or(0.0, |(lo, _)| lo);
+    // As `train` does by default, so the gathers cost what they cost there.
+    mc.feature_scaling = crate::store::scaling::FeatureScaling::standard(&*store, 0..end)
+        .map_err(|e| TrainBenchError::Invalid(format!("feature statistics: {e}")))?;
     let model = crate::model::build(mc.clone(), device, b.seed)?;
     let model_memory_bytes = model.state_bytes();
     let split = Split {
