@@ -166,6 +166,9 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
     // validation period, so 15% of the time span (the default split's share) stands in.
     let span = store.time_range().unwrap_or((0.0, 1.0));
     mc.fit_data(&DataFacts { nodes, events, time_range: span, val_period: 0.15 * (span.1 - span.0) });
+    // As `train` does by default, so the gathers cost what they cost there.
+    mc.feature_scaling = crate::store::scaling::FeatureScaling::standard(&*store, 0..end)
+        .map_err(|e| TrainBenchError::Invalid(format!("feature statistics: {e}")))?;
     let model = crate::model::build(mc.clone(), device, b.seed)?;
     let model_memory_bytes = model.state_bytes();
     let split = Split {

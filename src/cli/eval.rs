@@ -109,6 +109,10 @@ pub struct Args {
     /// Append the record to this JSON file (an array of records).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Evaluate on a graph whose time column steps back in time at more than 1% of
+    /// adjacent rows (see `linkcast ingest --help`); refused by default.
+    #[arg(long)]
+    pub allow_unsorted_time: bool,
     /// Print the recorded runs in PATHS side by side as a markdown table.
     #[arg(long)]
     pub compare: bool,
@@ -196,6 +200,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let mut store: Box<dyn TemporalStore> =
         Box::new(MmapStore::open(&data).with_context(|| format!("opening graph {}", data.display()))?);
+    let order = crate::cli::ingest::graph_time_order(&data)?;
+    crate::cli::ingest::check_time_order(&data, order.as_ref(), a.allow_unsorted_time)?;
     let ids = read_ids(&data).with_context(|| format!("reading ids of {}", data.display()))?;
     let mut split = split_store(&*store, a.split_spec).context("splitting the graph")?;
     let part = match a.split {

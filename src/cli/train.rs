@@ -14,6 +14,7 @@ use linkcast::model::config::{Aggregator, DataFacts, ModelKind};
 use linkcast::model::{ModelConfig, parse_device};
 use linkcast::sample::negatives::DstRange;
 use linkcast::store::TemporalStore;
+use linkcast::store::scaling::{FeatureScaling, ScalingMethod};
 use linkcast::store::split::{Split, SplitSpec};
 use linkcast::train::trainer::Progress;
 use linkcast::train::{TrainConfig, Trainer};
@@ -96,6 +97,13 @@ pub struct Args {
     /// Train the time encoder's frequencies (original TGN; unstable with large time gaps).
     #[arg(long)]
     pub trainable_time: bool,
+    /// Feature scaling: `standard` standardises every edge-feature column (a --weight
+    /// column too) with the mean and standard deviation of the training period's events,
+    /// and node features over the nodes active in it; the statistics are saved with the
+    /// model and applied in eval, score, recommend, ingest-events and serve. `none`
+    /// feeds features as stored.
+    #[arg(long, default_value_t = ScalingMethod::Standard, value_name = "none|standard")]
+    pub feature_scaling: ScalingMethod,
     /// Do not clamp time differences to the training period's length at evaluation
     /// (by default a gap longer than any seen in training is encoded as the longest one).
     #[arg(long)]
@@ -242,6 +250,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     mc.dt_max = (!a.no_dt_clamp && split.train.end > 0)
         .then(|| store.event((split.train.end - 1) as u32).2 - mc.time_origin)
         .filter(|&m| m > 0.0);
+    // Over what the trainer trains on: the masked view's training events under --mask,
+    // the training part of a custom --split.
+    mc.feature_scaling = match a.feature_scaling {
+        ScalingMethod::Standard => FeatureScaling::standard(&*store, split.train.clone())
+            .context("feature statistics of the training period")?,
+        ScalingMethod::None => None,
+    };
     if let Some(v) = a.walk_hops {
         mc.walk_hops = v;
     }

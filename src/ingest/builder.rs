@@ -10,6 +10,7 @@ use crate::ingest::error::Location;
 use crate::ingest::intern::{Interner, RawId};
 use crate::ingest::options::BadRowPolicy;
 use crate::ingest::report::{FileReport, MAX_EXAMPLES};
+use crate::ingest::time_order::Trend;
 use crate::store::EventLog;
 
 /// The good rows of one chunk (columnar), and what went wrong with the others.
@@ -27,6 +28,9 @@ pub(crate) struct ParsedChunk {
     pub examples: Vec<String>,
     /// With `BadRowPolicy::Error`, the first bad row (parsing stopped there).
     pub error: Option<IngestError>,
+    /// How each column runs over the good rows, for chunks the time-order scan
+    /// covers (see [`crate::ingest::time_order`]).
+    pub trends: Option<Vec<Trend>>,
 }
 
 impl ParsedChunk {
@@ -181,6 +185,7 @@ impl Builder {
             }
         }
 
+        file.scan.absorb(p.trends.take());
         file.rows_read += p.rows_read;
         file.rows_kept += n as u64;
         file.rows_skipped += p.skipped;

@@ -584,6 +584,7 @@ fn external_finish(
         skipped_examples: examples,
         out_of_order_rows: out_of_order,
         time_descents: descents,
+        time_order: Some(crate::ingest::TimeOrder::judge(&files, rows_kept, descents, opts.time_confirmed())),
         events: rows_kept,
         nodes,
         id_kind: id_kind.into(),

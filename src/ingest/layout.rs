@@ -18,6 +18,7 @@ use crate::ingest::IngestError;
 use crate::ingest::error::{ColumnDesc, Location, Role};
 use crate::ingest::num::parse_f64;
 use crate::ingest::options::{ColumnRef, FeatureItem, Format, IngestOptions};
+use crate::ingest::time_order::{ColumnScan, SCAN_COLUMNS};
 
 /// How a line splits into fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,6 +337,19 @@ impl Layout {
             Some(n) if fits && !n.is_empty() => n.clone(),
             _ => format!("col{i}"),
         }
+    }
+
+    /// An empty column scan of this layout: each scanned column's report name and
+    /// `--time` value (the header name where there is one, else the index).
+    pub(crate) fn column_scan(&self) -> ColumnScan {
+        let names = (0..self.first_fields.min(SCAN_COLUMNS))
+            .map(|i| {
+                let name = self.name_of(i);
+                let flag = if name == format!("col{i}") { i.to_string() } else { name.clone() };
+                (name, flag)
+            })
+            .collect();
+        ColumnScan { names, ids: [self.src, self.dst], time: self.time, cols: Vec::new(), closed: false }
     }
 
     pub(crate) fn feature_names(&self) -> Vec<String> {

@@ -16,7 +16,9 @@
 //! Time convention: `f64` in the input's unit (see [`crate::store::log`]); NaN and
 //! infinities are rejected, integers and decimals are both fine. Rows are then
 //! stable-sorted by time, so equal timestamps keep file order, and the report says
-//! how many rows were out of order.
+//! how many rows were out of order. A time column that steps back at more than 1%
+//! of adjacent rows is judged probably not a time, and a better column is named
+//! ([`time_order`]; `train` and `eval` refuse such data unless confirmed).
 //!
 //! Errors name `FILE:LINE:COLUMN` (see [`error`]); with
 //! [`BadRowPolicy::Skip`] bad rows are counted and the first few kept as messages,
@@ -45,16 +47,20 @@ pub mod report;
 mod rows;
 mod source;
 mod text;
+pub mod time_order;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_external;
+#[cfg(test)]
+mod tests_time_order;
 
 pub use error::{ColumnDesc, IngestError, Location, Role};
 pub use external::{ExternalMode, OutOfCoreOptions, ingest_to_dir};
 pub use options::{BadRowPolicy, ColumnRef, FeatureItem, FeatureSpec, Format, IngestOptions};
 pub use report::{ColumnsReport, FileReport, IngestReport, MemoryReport, NodeFeaturesReport};
+pub use time_order::{TimeOrder, TimeSuggestion};
 
 use builder::Builder;
 
@@ -193,6 +199,7 @@ pub(crate) fn finish_in_memory(
         skipped_examples: b.examples.clone(),
         out_of_order_rows: out_of_order,
         time_descents: descents,
+        time_order: Some(TimeOrder::judge(&files, b.events.len() as u64, descents, opts.time_confirmed())),
         events: b.events.len() as u64,
         nodes,
         id_kind: id_kind.into(),

@@ -198,9 +198,18 @@ pub struct IngestOptions {
     /// `id,f1..fn` rows (CSV/TSV/whitespace, header optional).
     pub node_features: Option<PathBuf>,
     pub on_bad_row: BadRowPolicy,
+    /// Accept a time column that runs backwards at many rows (recorded in the
+    /// report's [`crate::ingest::time_order::TimeOrder`] as confirmed).
+    pub allow_unsorted_time: bool,
 }
 
 impl IngestOptions {
+    /// The user chose the time column or accepted its order: an out-of-order time
+    /// column is then reported, not refused.
+    pub fn time_confirmed(&self) -> bool {
+        self.time.is_some() || self.allow_unsorted_time
+    }
+
     pub(crate) fn validate(&self) -> Result<(), IngestError> {
         if self.header && self.no_header {
             return Err(IngestError::Options("--header and --no-header contradict each other".into()));

@@ -6,7 +6,9 @@
 //! column's own unit), UTF-8 strings (plain, large, view, or dictionary-encoded
 //! with `i32` keys). Ids may be integer, string, or integral floats; times and
 //! features any number, or a string holding one. Null cells are bad rows.
-//! Positions in messages are `FILE:ROW:COLUMN` (1-based row number).
+//! Positions in messages are `FILE:ROW:COLUMN` (1-based row number). When the
+//! time column runs backwards too often, the file's other numeric columns are read
+//! (first rows only) to name a better one ([`crate::ingest::time_order`]).
 
 use std::fs::File;
 
@@ -29,6 +31,7 @@ use crate::ingest::layout::{Head, Layout, Split};
 use crate::ingest::num::{non_finite_kind, parse_f32, parse_f64};
 use crate::ingest::options::{Format, IngestOptions};
 use crate::ingest::report::{ColumnsReport, FileReport};
+use crate::ingest::time_order::{SCAN_COLUMNS, SCAN_LINES, Trend};
 
 const BATCH_ROWS: usize = 1 << 16;
 
@@ -220,6 +223,7 @@ pub(crate) fn ingest_parquet(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), IngestError> {
     let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
+    let again = file.try_clone().map_err(|source| IngestError::Open { path: name.to_string(), source })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let total = builder.metadata().file_metadata().num_rows();
@@ -249,6 +253,7 @@ pub(crate) fn ingest_parquet(
     fr.format = Format::Parquet;
     fr.header = true;
     fr.columns = ColumnsReport { src, dst, time, features: layout.feature_names() };
+    fr.scan = layout.column_scan();
 
     let mut wanted: Vec<usize> =
         [layout.src, layout.dst, layout.time].into_iter().chain(layout.feats.clone()).collect();
@@ -259,14 +264,63 @@ pub(crate) fn ingest_parquet(
 
     let ctx = RowCtx { layout: &layout, file: name };
     let mut row_base = 0u64;
+    let mut time = Trend::default();
     for batch in reader {
         let batch = batch.map_err(|source| IngestError::Arrow { path: name.to_string(), source })?;
         let p = parse_batch(&ctx, &batch, &wanted, row_base, opts)?;
+        for &t in &p.t {
+            time.push(t);
+        }
         row_base += batch.num_rows() as u64;
         b.absorb(p, fr)?;
         progress(fr.rows_read);
     }
+    // Only the selected columns were decoded: the others are read (their first rows)
+    // only when the time column needs a better one.
+    if time.out_of_order() {
+        fr.scan.cols = scan_columns(name, again, &layout)?;
+    }
     Ok(())
+}
+
+/// How the numeric columns other than the ids run over the file's first
+/// [`SCAN_LINES`] rows (columns of other types count as not numeric).
+fn scan_columns(name: &str, file: File, layout: &Layout) -> Result<Vec<Trend>, IngestError> {
+    let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
+    let width = layout.first_fields.min(SCAN_COLUMNS);
+    let cols: Vec<usize> = (0..width).filter(|&c| c != layout.src && c != layout.dst).collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), cols.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .with_limit(SCAN_LINES as usize)
+        .build()
+        .map_err(pq_err)?;
+    let mut trends = vec![Trend::default(); width];
+    for batch in reader {
+        let batch = batch.map_err(|source| IngestError::Arrow { path: name.to_string(), source })?;
+        // The projection keeps schema order, and `cols` is ascending.
+        for (pos, &c) in cols.iter().enumerate() {
+            let a = batch.column(pos);
+            let t = &mut trends[c];
+            match getter(a.as_ref()) {
+                Some(g) => {
+                    for i in 0..batch.num_rows() {
+                        t.push_field(match g(i) {
+                            Cell::Int(v) => Some(v as f64),
+                            Cell::UInt(v) => Some(v as f64),
+                            Cell::Float(v) => Some(v),
+                            Cell::Str(s) => parse_f64(s.trim().as_bytes()),
+                            Cell::Null => None,
+                        });
+                    }
+                }
+                None => t.push_field(None),
+            }
+        }
+    }
+    Ok(trends)
 }
 
 fn parse_batch(

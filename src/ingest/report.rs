@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::options::Format;
+use crate::ingest::time_order::{ColumnScan, TimeOrder};
 
 /// How many bad-row messages the report keeps (per file and overall).
 pub const MAX_EXAMPLES: usize = 5;
@@ -34,6 +35,9 @@ pub struct FileReport {
     /// Bytes read from the file (compressed size for gzip).
     pub bytes_read: u64,
     pub seconds: f64,
+    /// How the file's first lines run, column by column (for [`TimeOrder`]'s suggestion).
+    #[serde(skip)]
+    pub scan: ColumnScan,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,6 +66,10 @@ pub struct IngestReport {
     /// Places where time ran backwards between adjacent rows (a file with one
     /// misplaced block has few descents but possibly many out-of-order rows).
     pub time_descents: u64,
+    /// Whether the time column runs forwards, and a better one if it does not
+    /// (absent from reports written before the check existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_order: Option<TimeOrder>,
     pub events: u64,
     pub nodes: u32,
     /// `int` when every external id is an integer, else `str`.

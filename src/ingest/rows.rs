@@ -5,6 +5,8 @@
 //! quoted CSV fields are unescaped into a reused scratch buffer, string ids are
 //! copied into the chunk's arena, numbers are parsed from bytes. A bad row rolls
 //! back whatever it appended and becomes an error naming `FILE:LINE:COLUMN`.
+//! Chunks within a file's first [`SCAN_LINES`] lines also follow how each column
+//! runs (for [`crate::ingest::time_order`]).
 
 use crate::ingest::IngestError;
 use crate::ingest::builder::ParsedChunk;
@@ -13,6 +15,7 @@ use crate::ingest::intern::RawId;
 use crate::ingest::layout::{Layout, Split};
 use crate::ingest::num::{non_finite_kind, parse_f32, parse_f64};
 use crate::ingest::options::BadRowPolicy;
+use crate::ingest::time_order::{SCAN_COLUMNS, SCAN_LINES, Trend};
 
 /// Longest excerpt of a line or field quoted in a message.
 const EXCERPT: usize = 120;
@@ -304,12 +307,27 @@ impl RowParser<'_> {
         Ok(())
     }
 
+    /// Follow the columns of a good row for the time-order check: every field but
+    /// the ids, as a number (a field that is not one rules its column out).
+    fn scan_row(&self, line: &[u8], sp: &Splitter, trends: &mut [Trend]) {
+        let l = self.layout;
+        for (i, t) in trends.iter_mut().enumerate() {
+            if i == l.src || i == l.dst || t.is_bad() {
+                continue;
+            }
+            t.push_field(if i < sp.len() { parse_f64(sp.field(line, i)) } else { None });
+        }
+    }
+
     /// Parse every line of `bytes` (whole lines; the first is file line `first_line`).
     pub(crate) fn chunk(&self, bytes: &[u8], first_line: u64) -> ParsedChunk {
         // Size the columns from the first data line's length, so wide rows (JODIE's
         // 172 features) do not reserve for thousands of rows that are not there.
         let rows = bytes.len() / self.line_hint.max(8) + 16;
         let mut out = ParsedChunk::with_capacity(rows, self.layout.feat_width);
+        if first_line <= SCAN_LINES {
+            out.trends = Some(vec![Trend::default(); self.layout.first_fields.min(SCAN_COLUMNS)]);
+        }
         let mut sp = Splitter::default();
         let mut ln = first_line;
         let mut start = 0;
@@ -324,11 +342,18 @@ impl RowParser<'_> {
             }
             out.rows_read += 1;
             let (feats, arena) = (out.feats.len(), out.arena.len());
-            if let Err(e) = self.row(line, this, &mut sp, &mut out) {
-                out.feats.truncate(feats);
-                out.arena.truncate(arena);
-                if !out.bad_row(e, self.policy) {
-                    break;
+            match self.row(line, this, &mut sp, &mut out) {
+                Ok(()) => {
+                    if let Some(tr) = out.trends.as_mut() {
+                        self.scan_row(line, &sp, tr);
+                    }
+                }
+                Err(e) => {
+                    out.feats.truncate(feats);
+                    out.arena.truncate(arena);
+                    if !out.bad_row(e, self.policy) {
+                        break;
+                    }
                 }
             }
         }

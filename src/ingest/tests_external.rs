@@ -152,6 +152,7 @@ proptest! {
         let (a, b) = compare(&c);
         prop_assert_eq!(a.out_of_order_rows, b.out_of_order_rows);
         prop_assert_eq!(a.time_descents, b.time_descents);
+        prop_assert_eq!(&a.time_order, &b.time_order);
         prop_assert_eq!((a.events, a.nodes, a.rows_read), (b.events, b.nodes, b.rows_read));
         prop_assert_eq!(a.time_min.map(f64::to_bits), b.time_min.map(f64::to_bits));
         prop_assert_eq!(a.time_max.map(f64::to_bits), b.time_max.map(f64::to_bits));

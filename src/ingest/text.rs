@@ -144,6 +144,7 @@ pub(crate) fn ingest_text(
     fr.format = layout.format;
     fr.header = layout.header_line.is_some();
     fr.columns = ColumnsReport { src, dst, time, features: layout.feature_names() };
+    fr.scan = layout.column_scan();
 
     let parser =
         RowParser { layout: &layout, file: name, policy: opts.on_bad_row, line_hint: data.len() + 1 };

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ModelError;
+use crate::store::scaling::FeatureScaling;
 
 /// The model kinds. TGN, JODIE, DyRep and TGAT are presets of one family (memory,
 /// time encoding, attention, decoder); GraphMixer has its own encoder; TPNet and
@@ -159,6 +160,13 @@ pub struct ModelConfig {
     /// are counted, not decayed).
     #[serde(default)]
     pub decay: f64,
+    /// Per-column standardisation of the edge and node features, with statistics of
+    /// the training period (`train --feature-scaling standard`, the default), applied
+    /// wherever the model reads features ([`crate::model::inputs`]). `None`: features
+    /// as stored (no features, `--feature-scaling none`, or a model directory from
+    /// before scaling existed, which therefore loads and scores as it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_scaling: Option<FeatureScaling>,
 }
 
 /// Facts about the training data that some presets size themselves from.
@@ -200,6 +208,7 @@ impl ModelConfig {
             walk_hops: 0,
             projection_dim: 0,
             decay: 0.0,
+            feature_scaling: None,
         };
         match kind {
             ModelKind::Tgn => {}
@@ -325,6 +334,9 @@ impl ModelConfig {
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
             return bad(format!("time_scale must be positive, got {}", self.time_scale));
+        }
+        if let Some(s) = &self.feature_scaling {
+            s.check(self.edge_dim, self.node_dim).map_err(ModelError::Config)?;
         }
         Ok(())
     }

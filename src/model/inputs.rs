@@ -3,12 +3,21 @@
 //! feature gathers (parallel, zeros at padding slots), and the localisation of
 //! node ids to rows of a per-batch table.
 //!
+//! Features reach a model only through the gathers here, and each applies the
+//! model config's `feature_scaling` (training-period statistics, see
+//! [`crate::store::scaling`]): training, validation, `eval`, serving and every
+//! data-parallel rank read the same scaled values, and no path can skip it.
+//!
 //! Times never reach the device as absolute values: callers compute differences
 //! on the host in `f64` and ship them as `f32`.
+
+use std::ops::Range;
 
 use rayon::prelude::*;
 use tch::{Device, Tensor};
 
+use crate::model::ModelConfig;
+use crate::store::scaling::Affine;
 use crate::store::{EventId, NodeId, TemporalStore};
 
 /// `v` as a float tensor of `shape` on `device`.
@@ -21,15 +30,30 @@ pub fn i64s(v: &[i64], device: Device) -> Tensor {
     crate::model::upload(Tensor::from_slice(v), device)
 }
 
-/// Edge features (`e` wide) of events `eid`, zeros where `mask` is 0: `[n * e]`.
-pub fn gather_edges(store: &dyn TemporalStore, eid: &[EventId], mask: &[u8], e: usize) -> Vec<f32> {
+/// The edge scaling of `cfg` in its per-row form, or `None` (features as stored).
+fn edge_affine(cfg: &ModelConfig) -> Option<Affine> {
+    cfg.feature_scaling.as_ref().and_then(|s| s.edge.as_ref()).map(|s| s.affine())
+}
+
+fn node_affine(cfg: &ModelConfig) -> Option<Affine> {
+    cfg.feature_scaling.as_ref().and_then(|s| s.node.as_ref()).map(|s| s.affine())
+}
+
+/// Edge features (`cfg.edge_dim` wide, scaled as `cfg` says) of events `eid`,
+/// zeros where `mask` is 0: `[n * e]`.
+pub fn gather_edges(store: &dyn TemporalStore, eid: &[EventId], mask: &[u8], cfg: &ModelConfig) -> Vec<f32> {
+    let e = cfg.edge_dim;
     let mut out = vec![0f32; eid.len() * e];
     if e > 0 {
+        let scale = edge_affine(cfg);
         out.par_chunks_mut(e * 256).enumerate().for_each(|(c, chunk)| {
             for (j, row) in chunk.chunks_mut(e).enumerate() {
                 let i = c * 256 + j;
                 if mask[i] != 0 {
                     row.copy_from_slice(store.event_feat(eid[i]));
+                    if let Some(a) = &scale {
+                        a.apply(row);
+                    }
                 }
             }
         });
@@ -37,13 +61,38 @@ pub fn gather_edges(store: &dyn TemporalStore, eid: &[EventId], mask: &[u8], e: 
     out
 }
 
-/// Node features (`d` wide) of `nodes`, zeros for a node without any: `[n * d]`.
-pub fn gather_nodes(store: &dyn TemporalStore, nodes: &[NodeId], d: usize) -> Vec<f32> {
+/// Edge features of the consecutive events `range`, scaled as `cfg` says:
+/// `[range.len() * e]`.
+pub fn event_features(store: &dyn TemporalStore, range: Range<usize>, cfg: &ModelConfig) -> Vec<f32> {
+    let e = cfg.edge_dim;
+    let mut out = Vec::with_capacity(range.len() * e);
+    if e > 0 {
+        let scale = edge_affine(cfg);
+        for i in range {
+            let at = out.len();
+            out.extend_from_slice(store.event_feat(i as EventId));
+            if let Some(a) = &scale {
+                a.apply(&mut out[at..]);
+            }
+        }
+    }
+    out
+}
+
+/// Node features (`cfg.node_dim` wide, scaled as `cfg` says) of `nodes`: `[n * d]`.
+/// A node without a row (added by a live append) gets zeros, which after scaling is
+/// the training nodes' mean.
+pub fn gather_nodes(store: &dyn TemporalStore, nodes: &[NodeId], cfg: &ModelConfig) -> Vec<f32> {
+    let d = cfg.node_dim;
     let mut out = vec![0f32; nodes.len() * d];
     if d > 0 {
+        let scale = node_affine(cfg);
         out.par_chunks_mut(d).zip(nodes.par_iter()).for_each(|(row, &n)| {
             if let Some(f) = store.node_feat(n) {
                 row.copy_from_slice(f);
+                if let Some(a) = &scale {
+                    a.apply(row);
+                }
             }
         });
     }

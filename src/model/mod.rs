@@ -32,6 +32,9 @@ pub mod tgn;
 pub mod time_enc;
 pub mod tpnet;
 
+#[cfg(test)]
+mod tests_scaling;
+
 pub use api::{Carry, PairBatch, Pairs, Roots, TemporalModel};
 pub use config::{ModelConfig, ModelKind};
 pub use registry::build;

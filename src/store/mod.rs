@@ -32,7 +32,8 @@
 //! Modules: [`traits`] (the trait), [`api`] (shared value types), [`adj`]
 //! (adjacency queries), [`csr`] (building), [`mem`] / [`mmap`] (the two stores),
 //! [`mod@write`] (writing, ids, node features), [`mod@verify`] (checksums and contents),
-//! [`mod@format`] (layout, headers, meta.json), [`error`]; out of core: [`runs`] (sorted runs and
+//! [`mod@format`] (layout, headers, meta.json), [`error`], [`scaling`] (feature
+//! standardisation statistics); out of core: [`runs`] (sorted runs and
 //! their k-way merge) and [`write_external`] (the log, windowed adjacency and meta.json with
 //! bounded memory, byte-identical to [`write_graph`]).
 
@@ -47,6 +48,7 @@ pub mod log;
 pub mod mem;
 pub mod mmap;
 pub mod runs;
+pub mod scaling;
 pub(crate) mod tail;
 pub mod traits;
 pub mod verify;

@@ -19,6 +19,11 @@ use crate::train::adam::Adam;
 use crate::train::checkpoint::{self as ck, Staging, TrainState};
 use crate::train::stream::{SplitMetrics, StreamConfig, replay, score_split};
 
+/// How a config scales features, for messages.
+fn scaling_name(c: &ModelConfig) -> &'static str {
+    if c.feature_scaling.is_some() { "standard" } else { "none" }
+}
+
 /// Training flags, saved in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -214,17 +219,19 @@ impl Trainer {
                 path: dir.clone(),
                 msg: format!(
                     "was trained as {} with another configuration (edge/node features {}/{}, memory {}, \
-                     embedding {}): cannot resume with {} ({}/{}, {}, {})",
+                     embedding {}, feature scaling {}): cannot resume with {} ({}/{}, {}, {}, {})",
                     saved.model.kind,
                     saved.model.edge_dim,
                     saved.model.node_dim,
                     saved.model.memory_dim,
                     saved.model.emb_dim,
+                    scaling_name(&saved.model),
                     cfg.kind,
                     cfg.edge_dim,
                     cfg.node_dim,
                     cfg.memory_dim,
-                    cfg.emb_dim
+                    cfg.emb_dim,
+                    scaling_name(cfg)
                 ),
             });
         }

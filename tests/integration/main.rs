@@ -4,6 +4,7 @@ mod eval;
 mod generate;
 mod golden;
 mod ingest;
+mod inputs;
 mod live;
 mod rank;
 mod sample;

@@ -101,7 +101,7 @@ impl GraphMixer {
                 .map(|(i, &ts)| if s.mask[i] != 0 { (roots.t[i / s.k] - ts) as f32 } else { 0.0 })
                 .collect();
         let te = self.time.forward(&f32s(&dt, &[r, k], dev));
-        let feats = gather_edges(store, &s.eid, &s.mask, self.cfg.edge_dim);
+        let feats = gather_edges(store, &s.eid, &s.mask, &self.cfg);
         let feats = f32s(&feats, &[r, k, self.cfg.edge_dim as i64], dev);
         let maskf: Vec<f32> = s.mask.iter().map(|&x| x as f32).collect();
         let maskf = f32s(&maskf, &[r, k, 1], dev);
@@ -114,8 +114,8 @@ impl GraphMixer {
             (Some(node_in), Some(merge)) => {
                 // Own features plus the mean over the valid sampled neighbours.
                 let d = self.cfg.node_dim;
-                let own = f32s(&gather_nodes(store, roots.nodes, d), &[r, d as i64], dev);
-                let nb = f32s(&gather_nodes(store, &s.nbr, d), &[r, k, d as i64], dev);
+                let own = f32s(&gather_nodes(store, roots.nodes, &self.cfg), &[r, d as i64], dev);
+                let nb = f32s(&gather_nodes(store, &s.nbr, &self.cfg), &[r, k, d as i64], dev);
                 let cnt = maskf.sum_dim_intlist(1, false, Kind::Float).clamp_min(1.0);
                 let mean = (nb * &maskf).sum_dim_intlist(1, false, Kind::Float) / cnt;
                 let node = node_in.forward(&(own + mean));

@@ -12,7 +12,7 @@ use super::TgnNet;
 use super::embed::DepthInput;
 use crate::model::ModelError;
 use crate::model::api::Roots;
-use crate::model::inputs::{f32s, i64s, localize, positions};
+use crate::model::inputs::{event_features, f32s, i64s, localize, positions};
 use crate::sample::neighbors::NeighborSampler;
 use crate::store::{EventId, NodeId, TemporalStore, Time};
 
@@ -112,8 +112,7 @@ impl TgnNet {
             let e = self.cfg.edge_dim;
             let mut fe = Vec::with_capacity(2 * n * e);
             if e > 0 {
-                for i in 0..n {
-                    let f = store.event_feat((range.start + i) as EventId);
+                for f in event_features(store, range.clone(), &self.cfg).chunks_exact(e) {
                     fe.extend_from_slice(f);
                     fe.extend_from_slice(f);
                 }

@@ -120,7 +120,7 @@ impl TgnNet {
         };
         if let Some(p) = &self.node_proj {
             let ids: Vec<NodeId> = uniq.iter().map(|&u| u as NodeId).collect();
-            let f = gather_nodes(store, &ids, self.cfg.node_dim);
+            let f = gather_nodes(store, &ids, &self.cfg);
             h += p.forward(&f32s(&f, &[n, self.cfg.node_dim as i64], self.device));
         }
         Ok((h, folded))
@@ -153,7 +153,7 @@ impl TgnNet {
                     .collect();
             let te = self.time.forward(&f32s(&dt, &[(n * k) as i64], dev));
             let feats = (self.cfg.edge_dim > 0).then(|| {
-                let f = gather_edges(store, &s.eid, &s.mask, self.cfg.edge_dim);
+                let f = gather_edges(store, &s.eid, &s.mask, &self.cfg);
                 f32s(&f, &[(n * k) as i64, self.cfg.edge_dim as i64], dev)
             });
             let mask: Vec<bool> = s.mask.iter().map(|&m| m != 0).collect();

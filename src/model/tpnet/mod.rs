@@ -163,11 +163,11 @@ impl TpNet {
             (0..rows * k).map(|i| if s.mask[i] != 0 { e.t[i / k] - s.t[i] } else { 0.0 }).collect();
         let mut parts = vec![self.time_of(&dt, &s.mask).view([ri, ki, -1])];
         if self.cfg.edge_dim > 0 {
-            let fe = gather_edges(store, &s.eid, &s.mask, self.cfg.edge_dim);
+            let fe = gather_edges(store, &s.eid, &s.mask, &self.cfg);
             parts.push(f32s(&fe, &[ri, ki, self.cfg.edge_dim as i64], dev));
         }
         if self.cfg.node_dim > 0 {
-            let fn_ = gather_nodes(store, &s.nbr, self.cfg.node_dim);
+            let fn_ = gather_nodes(store, &s.nbr, &self.cfg);
             parts.push(f32s(&fn_, &[ri, ki, self.cfg.node_dim as i64], dev));
         }
         // f(w, e) of every row's own neighbours, once per row.
