@@ -62,8 +62,9 @@ stably by time, and the out-of-order count is reported.
 
 Feature scaling: edge features (a --weight column included) and node features are stored as read.
 `linkcast train` standardises each column with the mean and standard deviation of the training
-period (node features: of the nodes active in it), saves the statistics with the model and applies
-them in eval, score, recommend, ingest-events and serve; `train --feature-scaling none` turns it off.
+period (node features: of the nodes active in it), three standard deviations mapping to +-1
+(`--feature-sigmas`), saves the statistics with the model and applies them in eval, score,
+recommend, ingest-events and serve; `train --feature-scaling none` turns it off.
 
 Formats: auto (default) recognises Parquet and gzip by their magic bytes, JODIE and DGB by their
 headers, then CSV (a comma in the first line), TSV (a tab) or whitespace SNAP. A header is assumed

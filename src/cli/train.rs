@@ -104,6 +104,11 @@ pub struct Args {
     /// feeds features as stored.
     #[arg(long, default_value_t = ScalingMethod::Standard, value_name = "none|standard")]
     pub feature_scaling: ScalingMethod,
+    /// Standard deviations that `standard` scaling maps to +-1: (x - mean) / (N * std).
+    /// The default 3 puts a feature's bulk in the +-1 range of the time encoding and the
+    /// memory next to it; 1 gives plain z-scores.
+    #[arg(long, default_value_t = linkcast::store::scaling::DEFAULT_SIGMAS, value_name = "N")]
+    pub feature_sigmas: f64,
     /// Do not clamp time differences to the training period's length at evaluation
     /// (by default a gap longer than any seen in training is encoded as the longest one).
     #[arg(long)]
@@ -253,8 +258,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Over what the trainer trains on: the masked view's training events under --mask,
     // the training part of a custom --split.
     mc.feature_scaling = match a.feature_scaling {
-        ScalingMethod::Standard => FeatureScaling::standard(&*store, split.train.clone())
-            .context("feature statistics of the training period")?,
+        ScalingMethod::Standard => {
+            if !(a.feature_sigmas.is_finite() && a.feature_sigmas > 0.0) {
+                anyhow::bail!("--feature-sigmas must be a positive number, got {}", a.feature_sigmas);
+            }
+            FeatureScaling::standard(&*store, split.train.clone())
+                .context("feature statistics of the training period")?
+                .map(|s| s.with_sigmas(a.feature_sigmas))
+        }
         ScalingMethod::None => None,
     };
     if let Some(v) = a.walk_hops {

@@ -32,11 +32,11 @@ pub fn i64s(v: &[i64], device: Device) -> Tensor {
 
 /// The edge scaling of `cfg` in its per-row form, or `None` (features as stored).
 fn edge_affine(cfg: &ModelConfig) -> Option<Affine> {
-    cfg.feature_scaling.as_ref().and_then(|s| s.edge.as_ref()).map(|s| s.affine())
+    cfg.feature_scaling.as_ref().and_then(|s| s.edge_affine())
 }
 
 fn node_affine(cfg: &ModelConfig) -> Option<Affine> {
-    cfg.feature_scaling.as_ref().and_then(|s| s.node.as_ref()).map(|s| s.affine())
+    cfg.feature_scaling.as_ref().and_then(|s| s.node_affine())
 }
 
 /// Edge features (`cfg.edge_dim` wide, scaled as `cfg` says) of events `eid`,

@@ -20,7 +20,7 @@ const TRAIN: usize = 900;
 fn featured(scaling: Option<&FeatureScaling>) -> MemStore {
     let base = store_of(N, &[]);
     let mut log = EventLog::with_feat_dim(2);
-    let edge = scaling.and_then(|s| s.edge.as_ref()).map(|s| s.affine());
+    let edge = scaling.and_then(|s| s.edge_affine());
     for e in 0..N {
         let (s, d, t) = base.event(e as u32);
         let mut f = [((e * 7) % 21) as f32 - 10.0, 5000.0 + ((e * 13) % 97) as f32 * 37.5];
@@ -30,7 +30,7 @@ fn featured(scaling: Option<&FeatureScaling>) -> MemStore {
         log.push(s, d, t, &f);
     }
     let nodes = base.num_nodes();
-    let node = scaling.and_then(|s| s.node.as_ref()).map(|s| s.affine());
+    let node = scaling.and_then(|s| s.node_affine());
     let mut values = Vec::with_capacity(nodes as usize * 3);
     for v in 0..nodes {
         let mut f = [v as f32 * 3.0, 100.0 + (v % 5) as f32, -2.0];

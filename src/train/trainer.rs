@@ -20,8 +20,11 @@ use crate::train::checkpoint::{self as ck, Staging, TrainState};
 use crate::train::stream::{SplitMetrics, StreamConfig, replay, score_split};
 
 /// How a config scales features, for messages.
-fn scaling_name(c: &ModelConfig) -> &'static str {
-    if c.feature_scaling.is_some() { "standard" } else { "none" }
+fn scaling_name(c: &ModelConfig) -> String {
+    match &c.feature_scaling {
+        Some(s) => format!("standard, {} sigmas", s.sigmas),
+        None => "none".into(),
+    }
 }
 
 /// Training flags, saved in `config.json`.

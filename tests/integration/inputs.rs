@@ -142,6 +142,12 @@ fn feature_statistics_come_from_the_training_period() {
     assert_eq!(Some(rows), masked["data"]["split"]["train"][1].as_u64());
     assert!(rows < train_end, "the masked nodes' training events are not in the statistics");
 
+    // Three standard deviations map to +-1 unless --feature-sigmas says otherwise.
+    assert_eq!(base["model"]["feature_scaling"]["sigmas"].as_f64(), Some(3.0));
+    let one = trained_config(d, "one", &bitcoin_like(n, &|_, r| r), &["--feature-sigmas", "1"]);
+    assert_eq!(one["model"]["feature_scaling"]["sigmas"].as_f64(), Some(1.0));
+    assert_eq!(one["model"]["feature_scaling"]["edge"], base["model"]["feature_scaling"]["edge"]);
+
     // Off: no statistics, features as stored.
     let off = trained_config(d, "off", &bitcoin_like(n, &|_, r| r), &["--feature-scaling", "none"]);
     assert!(off["model"].get("feature_scaling").is_none());
