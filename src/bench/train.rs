@@ -189,6 +189,9 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         prefetch: 4,
         split: "bench".into(),
         device: format!("{device:?}").to_lowercase(),
+        hist_negatives: 0.0,
+        select_by: Default::default(),
+        select_k: crate::train::trainer::default_select_k(),
     };
     let scratch = tempfile::tempdir()?;
     let mut trainer = Trainer::new(

@@ -109,6 +109,10 @@ pub struct Args {
     /// Append the record to this JSON file (an array of records).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Name the record's target (default: the model kind or baseline name), e.g.
+    /// `tgn+hist` for a variant, so --compare shows it on its own row.
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
     /// Evaluate on a graph whose time column steps back in time at more than 1% of
     /// adjacent rows (see `linkcast ingest --help`); refused by default.
     #[arg(long)]
@@ -298,7 +302,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         pb.finish_and_clear();
     }
     let record = EvalRecord {
-        target: scorer.name(),
+        target: a.label.clone().unwrap_or_else(|| scorer.name()),
         data: data.display().to_string(),
         protocol: match a.protocol {
             Protocol::Ap => "ap",

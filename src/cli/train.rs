@@ -104,6 +104,21 @@ pub struct Args {
     /// feeds features as stored.
     #[arg(long, default_value_t = ScalingMethod::Standard, value_name = "none|standard")]
     pub feature_scaling: ScalingMethod,
+    /// Share of each training batch's negatives drawn from the source's earlier
+    /// destinations (historical negatives: pairs that did happen, just not now), the
+    /// rest uniform. Ranking asks which of a node's past partners comes next; all-random
+    /// negatives never ask the model that. 0 (the default) is all random.
+    #[arg(long, default_value_t = 0.0, value_name = "FRAC")]
+    pub hist_negatives: f64,
+    /// The validation metric that picks the epoch kept and drives --patience: `ap`
+    /// (one random negative per positive) or `mrr` (each positive against --select-k
+    /// negatives, half historical, drawn once per run; the state is rebuilt by replay
+    /// first, as eval does).
+    #[arg(long, default_value_t = linkcast::train::select::SelectBy::Ap, value_name = "ap|mrr")]
+    pub select_by: linkcast::train::select::SelectBy,
+    /// Negatives per validation positive under --select-by mrr.
+    #[arg(long, default_value_t = linkcast::train::trainer::default_select_k(), value_name = "K")]
+    pub select_k: u32,
     /// Standard deviations that `standard` scaling maps to +-1: (x - mean) / (N * std).
     /// The default 3 puts a feature's bulk in the +-1 range of the time encoding and the
     /// memory next to it; 1 gives plain z-scores.
@@ -301,6 +316,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         prefetch: a.prefetch,
         split: a.split.to_string(),
         device: format!("{device:?}").to_lowercase(),
+        hist_negatives: a.hist_negatives,
+        select_by: a.select_by,
+        select_k: a.select_k,
     };
     let facts = serde_json::json!({
         "path": data.path.display().to_string(),
@@ -379,8 +397,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 b.finish_and_clear();
             }
             if !crate::cli::quiet() && rank == 0 {
+                let mrr = r
+                    .val_rank
+                    .as_ref()
+                    .map(|m| format!("  val MRR {:.4} (K={})", m.mrr, m.k))
+                    .unwrap_or_default();
                 eprintln!(
-                    "epoch {:>3}: loss {:.4}  val AP {:.4} AUC {:.4}  {:.0} events/s  ({:.1} s + {:.1} s val)",
+                    "epoch {:>3}: loss {:.4}  val AP {:.4} AUC {:.4}{mrr}  {:.0} events/s  ({:.1} s + {:.1} s val)",
                     r.epoch + 1,
                     r.loss,
                     r.val.ap,

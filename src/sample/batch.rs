@@ -101,6 +101,9 @@ pub struct BatchConfig {
     pub round: u64,
     /// Batches prepared ahead of the consumer (the queue's capacity, at least 1).
     pub prefetch: usize,
+    /// Under `random` negatives, the share drawn historical instead (training's
+    /// `--hist-negatives`, see [`NegativeSampler::with_hist_mix`]); 0 by default.
+    pub hist_negatives: f64,
 }
 
 impl Default for BatchConfig {
@@ -111,6 +114,7 @@ impl Default for BatchConfig {
             sampler: SamplerConfig::default(),
             round: 0,
             prefetch: 4,
+            hist_negatives: 0.0,
         }
     }
 }
@@ -187,7 +191,7 @@ impl<'a, S: TemporalStore + ?Sized> BatchBuilder<'a, S> {
         Ok(BatchBuilder {
             store,
             neighbors,
-            negs: NegativeSampler::new(cfg.neg, dst)?,
+            negs: NegativeSampler::new(cfg.neg, dst)?.with_hist_mix(cfg.hist_negatives)?,
             round: cfg.round,
             #[cfg(test)]
             leaky_cutoff: false,

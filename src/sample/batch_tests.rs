@@ -60,6 +60,7 @@ fn config(strategy: NbrStrategy, fanouts: Vec<usize>, neg: NegStrategy, batch_si
         sampler: SamplerConfig::new(fanouts, strategy, 9),
         round: 1,
         prefetch: 2,
+        hist_negatives: 0.0,
     }
 }
 

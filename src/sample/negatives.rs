@@ -300,6 +300,7 @@ impl Default for NegConfig {
 }
 
 const TAG_ONE: u64 = 0x006f_6e65_5f6e_6567; // "one_neg"
+const TAG_MIX: u64 = 0x006d_6978_5f6e_6567; // "mix_neg"
 /// Rejection tries before scanning the candidate list from a random start.
 const MAX_TRIES: usize = 16;
 
@@ -311,6 +312,9 @@ pub struct NegativeSampler {
     dst: DstRange,
     history: PairHistory,
     batch_pos: PairSet,
+    /// `random` only: the share of draws made `historical` instead (training's
+    /// `--hist-negatives`); 0 draws exactly what plain `random` draws.
+    hist_mix: f64,
 }
 
 impl NegativeSampler {
@@ -318,7 +322,27 @@ impl NegativeSampler {
         if dst.is_empty() {
             return Err(NegError::EmptyDstRange { lo: dst.lo, hi: dst.hi });
         }
-        Ok(NegativeSampler { cfg, dst, history: PairHistory::new(), batch_pos: PairSet::default() })
+        Ok(NegativeSampler {
+            cfg,
+            dst,
+            history: PairHistory::new(),
+            batch_pos: PairSet::default(),
+            hist_mix: 0.0,
+        })
+    }
+
+    /// Under `random`, make a seeded share `frac` of the draws `historical` (a
+    /// destination the source reached before the batch, never a positive of the
+    /// batch; random when it has none). Which draws are historical depends on
+    /// `(seed, round, event id)` only, like every draw. Other strategies ignore it.
+    pub fn with_hist_mix(mut self, frac: f64) -> Result<Self, NegError> {
+        if !(0.0..=1.0).contains(&frac) {
+            return Err(NegError::InvalidOption(format!(
+                "the share of historical negatives must be in [0, 1], got {frac}"
+            )));
+        }
+        self.hist_mix = frac;
+        Ok(self)
     }
 
     pub fn config(&self) -> &NegConfig {
@@ -346,7 +370,7 @@ impl NegativeSampler {
         self.dst.check(store.num_nodes())?;
         out.clear();
         out.reserve(batch.len());
-        if self.cfg.strategy == NegStrategy::Random {
+        if self.cfg.strategy == NegStrategy::Random && self.hist_mix == 0.0 {
             for e in batch {
                 out.push(self.dst.draw(&mut Draws::new(self.cfg.seed, TAG_ONE, round, e as u64)));
             }
@@ -365,8 +389,14 @@ impl NegativeSampler {
             let mut rng = Draws::new(self.cfg.seed, TAG_ONE, round, e as u64);
             let cands = match self.cfg.strategy {
                 NegStrategy::Historical => self.history.of(s),
-                _ => self.history.first_seen_in(s, ind_lo, start),
+                NegStrategy::Inductive => self.history.first_seen_in(s, ind_lo, start),
+                // A separate stream decides, so a random draw stays what it was.
+                NegStrategy::Random => {
+                    let u = Draws::new(self.cfg.seed, TAG_MIX, round, e as u64).below(1 << 53) as f64;
+                    if u < self.hist_mix * (1u64 << 53) as f64 { self.history.of(s) } else { &[] }
+                }
             };
+            // An empty list leaves `rng` untouched, so the fallback is the plain random draw.
             let pick = pick_allowed(cands, &mut rng, |d| !self.batch_pos.contains(&pair_key(s, d)));
             out.push(pick.unwrap_or_else(|| self.dst.draw(&mut rng)));
         }

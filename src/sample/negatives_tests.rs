@@ -79,6 +79,33 @@ fn oracle_cands(store: &MemStore, r: &Range<usize>, s: u32, inductive_from: Opti
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
+    /// Training's mix (`--hist-negatives F`): every draw is either the plain random
+    /// draw or the historical draw of that event; 0 is random and 1 historical,
+    /// exactly, and a share in between mixes (seen over many events).
+    #[test]
+    fn hist_mix_draws_random_or_historical(ev in events(10, None, 120), seed in any::<u64>(), bs in 1usize..20, frac in 0.0f64..1.0) {
+        let store = store_of(&ev, 10);
+        let dst = DstRange::all(10);
+        let cfg = |strategy| NegConfig { strategy, seed, eval_start: 0 };
+        let mixed = |f: f64| {
+            let mut s = NegativeSampler::new(cfg(NegStrategy::Random), dst).unwrap().with_hist_mix(f).unwrap();
+            let mut out = Vec::new();
+            batch_ranges(&times(&store), 0..store.num_events(), bs)
+                .into_iter()
+                .flat_map(|r| { s.sample(&store, r, 2, &mut out).unwrap(); out.clone() })
+                .collect::<Vec<u32>>()
+        };
+        let flat = |v: Vec<(Range<usize>, Vec<u32>)>| v.into_iter().flat_map(|x| x.1).collect::<Vec<_>>();
+        let random = flat(run(&store, cfg(NegStrategy::Random), dst, bs, 2));
+        let hist = flat(run(&store, cfg(NegStrategy::Historical), dst, bs, 2));
+        prop_assert_eq!(&mixed(0.0), &random);
+        prop_assert_eq!(&mixed(1.0), &hist);
+        let m = mixed(frac);
+        for i in 0..m.len() {
+            prop_assert!(m[i] == random[i] || m[i] == hist[i], "draw {} is {} (random {}, historical {})", i, m[i], random[i], hist[i]);
+        }
+    }
+
     #[test]
     fn random_stays_in_destination_range(ev in events(12, Some(5), 80), seed in any::<u64>(), bs in 1usize..20) {
         let store = store_of(&ev, 12);
@@ -198,6 +225,36 @@ fn check_rank_set(
         prop_assert!(row[..want].iter().all(|d| hist.contains(d)), "row {:?} hist {:?}", row, hist);
     }
     Ok(())
+}
+
+#[test]
+fn hist_mix_share_and_range() {
+    // 4,000 events of 40 sources over 50 destinations, each source repeating its
+    // own few partners: a historical draw differs from a random one most of the time.
+    let ev: Vec<(u32, u32, u8)> =
+        (0..4000u32).map(|i| (i % 40, 40 + ((i / 40) % 3 + i % 7) % 10, 1)).collect();
+    let store = store_of(&ev, 50);
+    let cfg = NegConfig { strategy: NegStrategy::Random, seed: 9, eval_start: 0 };
+    let count = |f: f64| {
+        let mut s = NegativeSampler::new(cfg, DstRange::all(50)).unwrap().with_hist_mix(f).unwrap();
+        let mut out = Vec::new();
+        let mut past = 0usize;
+        for r in batch_ranges(&times(&store), 400..4000, 200) {
+            s.sample(&store, r.clone(), 0, &mut out).unwrap();
+            past += out
+                .iter()
+                .zip(r.clone())
+                .filter(|&(&d, e)| {
+                    let src = store.event(e as u32).0;
+                    (0..r.start as u32).any(|p| store.event(p).0 == src && store.event(p).1 == d)
+                })
+                .count();
+        }
+        past as f64 / 3600.0
+    };
+    let (none, half, all) = (count(0.0), count(0.5), count(1.0));
+    assert!(none < 0.25 && all > 0.99 && (half - (none + all) / 2.0).abs() < 0.05, "{none} {half} {all}");
+    assert!(NegativeSampler::new(cfg, DstRange::all(50)).unwrap().with_hist_mix(1.5).is_err());
 }
 
 #[test]

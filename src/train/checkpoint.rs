@@ -38,6 +38,9 @@ pub struct TrainState {
     pub epochs_done: usize,
     pub best_epoch: Option<usize>,
     pub best_val_ap: f64,
+    /// The best epoch's validation MRR under `--select-by mrr` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_mrr: Option<f64>,
     pub bad_epochs: usize,
     pub finished: bool,
     /// Events absorbed by the saved memory, and the newest one's time.

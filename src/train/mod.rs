@@ -17,6 +17,7 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod scorer;
+pub mod select;
 pub mod stream;
 pub mod trainer;
 

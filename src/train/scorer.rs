@@ -8,8 +8,11 @@
 //! before the batch only (the model decides how: node-embedding families embed
 //! each distinct `(node, t)` once, pair models each pair); `absorb` folds the
 //! batch into the state.
+//!
+//! The scorer owns its model (`Box`, the default) or borrows one (`&mut dyn
+//! TemporalModel`: the trainer ranks its validation split with the model it trains).
 
-use std::ops::Range;
+use std::ops::{DerefMut, Range};
 use std::path::Path;
 
 use tch::Device;
@@ -21,8 +24,8 @@ use crate::train::checkpoint::{self as ck};
 use crate::train::trainer::{CheckpointConfig, load_named};
 use crate::train::{TrainError, stream};
 
-pub struct ModelScorer {
-    pub model: Box<dyn TemporalModel>,
+pub struct ModelScorer<M = Box<dyn TemporalModel>> {
+    pub model: M,
     /// Events per replay batch in `start`.
     batch_size: usize,
     /// Seed of the neighbour sampler (the one used in training).
@@ -34,7 +37,7 @@ fn ev(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> EvalE
     EvalError::source(context.to_string(), e)
 }
 
-impl ModelScorer {
+impl ModelScorer<Box<dyn TemporalModel>> {
     /// Load `model_dir` (written by `linkcast train`) onto `device`.
     pub fn open(model_dir: &Path, device: Device) -> Result<ModelScorer, TrainError> {
         let dir = ck::locate(model_dir)?;
@@ -46,6 +49,19 @@ impl ModelScorer {
 
     /// Wrap a model in memory (tests, or a model just trained).
     pub fn from_model(model: Box<dyn TemporalModel>, batch_size: usize, seed: u64) -> ModelScorer {
+        ModelScorer::wrap(model, batch_size, seed)
+    }
+}
+
+impl<'a> ModelScorer<&'a mut (dyn TemporalModel + 'static)> {
+    /// Score with a model borrowed for the scorer's life.
+    pub fn borrowed(model: &'a mut (dyn TemporalModel + 'static), batch_size: usize, seed: u64) -> Self {
+        ModelScorer::wrap(model, batch_size, seed)
+    }
+}
+
+impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> ModelScorer<M> {
+    fn wrap(model: M, batch_size: usize, seed: u64) -> Self {
         let name = model.config().kind.to_string();
         ModelScorer { model, batch_size: batch_size.max(1), seed, name }
     }
@@ -91,7 +107,7 @@ impl ModelScorer {
     }
 }
 
-impl StreamScorer for ModelScorer {
+impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for ModelScorer<M> {
     fn name(&self) -> String {
         self.name.clone()
     }

@@ -135,6 +135,7 @@ pub fn score_split(
         sampler: model.sampler_config(0),
         round: cfg.round,
         prefetch: cfg.prefetch,
+        hist_negatives: 0.0,
     };
     let pipe = BatchPipeline::start(store.clone(), bcfg, cfg.dst, ranges)?;
     let mut out = Scored::default();

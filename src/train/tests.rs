@@ -176,6 +176,9 @@ fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
         prefetch: 2,
         split: "0.7,0.15,0.15".into(),
         device: "cpu".into(),
+        hist_negatives: 0.0,
+        select_by: Default::default(),
+        select_k: crate::train::trainer::default_select_k(),
     }
 }
 
@@ -317,5 +320,55 @@ fn tgn_and_graphmixer_learn_beyond_popularity() {
         let ap = val_ap(&mut sc, &*store, &split);
         eprintln!("{kind}: validation AP {ap:.4}, popularity {pop_ap:.4}, noise {noise_ap:.4}");
         assert!(ap > pop_ap + MARGIN, "{kind}: validation AP {ap:.4} vs popularity {pop_ap:.4} + {MARGIN}");
+    }
+}
+
+/// `--select-by mrr`: the epoch kept is the one of the highest recorded validation
+/// MRR, and that number is what the saved model's validation ranking gives against
+/// the same negatives (the state rebuilt by replay either way), for a stateful and a
+/// stateless family. `--hist-negatives` changes training; resume keeps both flags.
+#[test]
+fn select_by_mrr_keeps_the_best_ranking_epoch() {
+    use crate::train::select::{SelectBy, validation_rank, validation_set};
+    let _g = torch_lock();
+    let store = Arc::new(store_of(4000, &[]));
+    let split = Split::compute(&times(&*store), SplitSpec::default()).unwrap();
+    let dst = DstRange::all(store.num_nodes());
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [ModelKind::Tgn, ModelKind::TpnetLite] {
+        let mut cfg = train_cfg(3, 2);
+        cfg.lr = 3e-3;
+        cfg.select_by = SelectBy::Mrr;
+        cfg.select_k = 10;
+        cfg.hist_negatives = 0.5;
+        let out = dir.path().join(format!("{kind}-mrr"));
+        let o = trainer(&store, kind, cfg.clone(), &out).run(&mut |_| {}).unwrap();
+        let mrrs: Vec<f64> = o.epochs.iter().map(|e| e.val_rank.as_ref().unwrap().mrr).collect();
+        let best = (0..mrrs.len()).fold(0, |b, i| if mrrs[i] > mrrs[b] { i } else { b });
+        assert_eq!(o.state.best_epoch, Some(best), "{kind}: {mrrs:?}");
+        assert_eq!(o.state.best_val_mrr, Some(mrrs[best]));
+        let mut sc = ModelScorer::open(&out, tch::Device::Cpu).unwrap();
+        let set = validation_set(&*store, &split, dst, 10, 2).unwrap();
+        let again = validation_rank(&mut *sc.model, &*store, &split, dst, &set, 100, 2, &mut |_| {}).unwrap();
+        assert_eq!(again.mrr.to_bits(), mrrs[best].to_bits(), "{kind}: the kept weights rank as recorded");
+
+        // Historical negatives change what is trained; the plain run differs.
+        let mut plain = cfg.clone();
+        plain.hist_negatives = 0.0;
+        let p =
+            trainer(&store, kind, plain, &dir.path().join(format!("{kind}-plain"))).run(&mut |_| {}).unwrap();
+        assert_ne!(losses(&p), losses(&o), "{kind}: --hist-negatives changed nothing");
+
+        // Resume must be given the same selection flags.
+        let mut other = cfg.clone();
+        other.epochs = 4;
+        other.select_by = SelectBy::Ap;
+        let err = trainer(&store, kind, other, &out).resume().unwrap_err().to_string();
+        assert!(err.contains("other flags"), "{err}");
+        let mut more = cfg;
+        more.epochs = 4;
+        let mut r = trainer(&store, kind, more, &out);
+        r.resume().unwrap();
+        assert_eq!(r.run(&mut |_| {}).unwrap().epochs.len(), 4);
     }
 }

@@ -8,15 +8,18 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use crate::dist::{Exchange, Replica, StepRecord, rank_slice, slice_roots};
+use crate::eval::protocol::RankMetrics;
 use crate::eval::protocol::event_times;
 use crate::model::{Carry, ModelConfig, PairBatch, Roots, TemporalModel};
 use crate::sample::batch::{Batch, BatchConfig, BatchPipeline, batch_ranges};
+use crate::sample::negatives::NegativeSet;
 use crate::sample::negatives::{DstRange, NegConfig, NegStrategy};
 use crate::store::split::Split;
 use crate::store::{EventId, TemporalStore};
 use crate::train::TrainError;
 use crate::train::adam::Adam;
 use crate::train::checkpoint::{self as ck, Staging, TrainState};
+use crate::train::select::{SelectBy, validation_rank, validation_set};
 use crate::train::stream::{SplitMetrics, StreamConfig, replay, score_split};
 
 /// How a config scales features, for messages.
@@ -41,6 +44,28 @@ pub struct TrainConfig {
     /// The split as given (`0.7,0.15,0.15` or `t=..,..`).
     pub split: String,
     pub device: String,
+    /// Share of each batch's negatives drawn from the source's earlier destinations
+    /// (`--hist-negatives`; 0, all random, in configs written before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hist_negatives: f64,
+    /// The validation metric that picks the epoch (`--select-by`).
+    #[serde(default, skip_serializing_if = "is_ap")]
+    pub select_by: SelectBy,
+    /// Negatives per validation positive under `--select-by mrr`.
+    #[serde(default = "default_select_k")]
+    pub select_k: u32,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_ap(s: &SelectBy) -> bool {
+    *s == SelectBy::Ap
+}
+
+pub fn default_select_k() -> u32 {
+    20
 }
 
 /// What `config.json` holds.
@@ -62,6 +87,9 @@ pub struct EpochRecord {
     pub train_seconds: f64,
     pub events_per_s: f64,
     pub val: SplitMetrics,
+    /// Validation ranking under `--select-by mrr` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_rank: Option<RankMetrics>,
     pub peak_rss_mb: f64,
     /// Where the training seconds went (absent from lines written by older builds).
     #[serde(default)]
@@ -115,6 +143,8 @@ pub struct Trainer {
     /// The weights and model state at the end of the training epochs (before the
     /// best weights are restored), kept when `steps` is collected.
     trained: Vec<(String, Tensor)>,
+    /// Validation negatives of `--select-by mrr`, drawn on first use.
+    select_set: Option<NegativeSet>,
 }
 
 /// What [`Trainer::train_pass`] did.
@@ -187,6 +217,15 @@ impl Trainer {
         if cfg.batch_size == 0 || cfg.epochs == 0 {
             return Err(TrainError::Invalid("batch size and epochs must be at least 1".into()));
         }
+        if !(0.0..=1.0).contains(&cfg.hist_negatives) {
+            return Err(TrainError::Invalid(format!(
+                "--hist-negatives is a share of the negatives, in [0, 1]; got {}",
+                cfg.hist_negatives
+            )));
+        }
+        if cfg.select_by == SelectBy::Mrr && cfg.select_k == 0 {
+            return Err(TrainError::Invalid("--select-k must be at least 1".into()));
+        }
         let adam = Adam::new(model.trainables(), cfg.lr);
         let best = snapshot(&*model);
         Ok(Trainer {
@@ -208,6 +247,7 @@ impl Trainer {
             phases: Phases::default(),
             replica: None,
             steps: None,
+            select_set: None,
             trained: Vec::new(),
         })
     }
@@ -298,10 +338,17 @@ impl Trainer {
             let epoch = self.state.epochs_done;
             let rec = self.epoch(epoch, on)?;
             on(Progress::EpochEnd(&rec));
-            let better = self.state.best_epoch.is_none() || rec.val.ap > self.state.best_val_ap;
+            let better = match (self.cfg.select_by, &rec.val_rank) {
+                (SelectBy::Mrr, Some(r)) => {
+                    self.state.best_epoch.is_none()
+                        || r.mrr > self.state.best_val_mrr.unwrap_or(f64::NEG_INFINITY)
+                }
+                _ => self.state.best_epoch.is_none() || rec.val.ap > self.state.best_val_ap,
+            };
             if better {
                 self.state.best_epoch = Some(epoch);
                 self.state.best_val_ap = rec.val.ap;
+                self.state.best_val_mrr = rec.val_rank.as_ref().map(|r| r.mrr);
                 self.state.bad_epochs = 0;
                 self.best = snapshot(&*self.model);
             } else {
@@ -368,6 +415,10 @@ impl Trainer {
             on(Progress::Events(n))
         })?
         .metrics()?;
+        let val_rank = match self.cfg.select_by {
+            SelectBy::Ap => None,
+            SelectBy::Mrr => Some(self.rank_validation(on)?),
+        };
         Ok(EpochRecord {
             epoch,
             loss: pass.loss_sum / pass.batches.max(1) as f64,
@@ -375,9 +426,30 @@ impl Trainer {
             train_seconds: pass.seconds,
             events_per_s: pass.events as f64 / pass.seconds.max(1e-9),
             val,
+            val_rank,
             peak_rss_mb: crate::util::mem::peak_rss_bytes().unwrap_or(0) as f64 / 1e6,
             phases: pass.phases,
         })
+    }
+
+    /// Validation MRR of the current weights (see [`crate::train::select`]).
+    fn rank_validation(&mut self, on: &mut dyn FnMut(Progress<'_>)) -> Result<RankMetrics, TrainError> {
+        if self.select_set.is_none() {
+            let set = validation_set(&*self.store, &self.split, self.dst, self.cfg.select_k, self.cfg.seed)?;
+            self.select_set = Some(set);
+        }
+        let set = self.select_set.as_ref().expect("drawn above");
+        on(Progress::Phase { name: "validation ranking", events: self.split.val.len() });
+        validation_rank(
+            &mut *self.model,
+            &*self.store,
+            &self.split,
+            self.dst,
+            set,
+            self.cfg.batch_size,
+            self.cfg.seed,
+            &mut |n| on(Progress::Events(n)),
+        )
     }
 
     /// The training part of an epoch: state reset, then one optimiser step per
@@ -402,6 +474,7 @@ impl Trainer {
             sampler: self.model.sampler_config(self.cfg.seed),
             round: epoch as u64,
             prefetch: self.cfg.prefetch,
+            hist_negatives: self.cfg.hist_negatives,
         };
         let start = Instant::now();
         let pipe = BatchPipeline::start(self.store.clone(), bcfg, self.dst, ranges)?;
