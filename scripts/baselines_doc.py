@@ -190,7 +190,9 @@ Cornell et al. 2025: `recency` = local recency (LR), `global-recency` (GR), `loc
 (LP), `popularity` = global popularity (GP); `lr-gp`, `lr-lp-gp`, `lp-gp`, `lr-gr` order
 candidates lexicographically (first key, ties broken by the next; a pair never seen ties at LR =
 LP = 0, so the destination's popularity or recency decides), compared key by key in both
-protocols. Common neighbours and Adamic-Adar read the undirected static view of all earlier
+protocols. The four definitions follow the paper as a published summary of it states them (its
+full text was not at hand); which combinations to run is this project's choice within the paper's
+scheme (`lr-lp-gp` is the issue's example), not a list copied from the paper. Common neighbours and Adamic-Adar read the undirected static view of all earlier
 events. **Parameters** are fixed by the validation period before any test number exists:
 edgebank-tw's window and every popularity key's half-life (an event at `tau` weighs
 `2^-((t - tau) / h)`) equal the validation period's length:

@@ -4,6 +4,10 @@
 //! absorbed events, all strictly earlier than `t`. With a half-life `h`, an event at
 //! time `tau` weighs `2^(-(t - tau) / h)` (no half-life: weight 1).
 //!
+//! Names in the second column are those of Cornell et al. 2025, "On the Power of
+//! Heuristics in Temporal Graphs" (GR, LR, GP, LP; combined by ordering on one and
+//! breaking ties with the next).
+//!
 //! | name | Cornell et al. 2025 | score of `(u, v, t)` |
 //! |---|---|---|
 //! | `edgebank` | | 1 if the pair was seen in an absorbed event, else 0 (EdgeBank, unlimited memory) |
@@ -47,7 +51,8 @@
 //! Causality: state holds absorbed events only (ids `< batch.start` when scoring),
 //! and a batch whose earliest query time is not later than the newest absorbed
 //! event is refused, so no query sees an event at or after its own time.
-//! Scoring runs on the rayon pool without heap allocation per query.
+//! Scoring runs on the rayon pool without heap allocation per query (a
+//! combination's one-number score allocates once per (source, time) of a call).
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
