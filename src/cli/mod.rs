@@ -31,7 +31,7 @@ pub mod verify;
     name = "linkcast",
     version,
     about = "Link prediction on continuous-time dynamic graphs",
-    after_help = "Examples:\n  linkcast ingest datasets/collegemsg/CollegeMsg.txt.gz -o runs/collegemsg\n  linkcast stats runs/collegemsg\n  linkcast doctor"
+    after_help = "Examples:\n  linkcast ingest datasets/collegemsg/CollegeMsg.txt.gz -o runs/collegemsg\n  linkcast stats runs/collegemsg\n  linkcast doctor\n\nExit status: 0 on success, 1 on an error (one line on stderr), 141 when the reader of stdout went\naway (`linkcast stats G --json | head`): the process ends at that write, quietly, as cat and grep do.\n`serve` keeps running when a client disconnects."
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); or set RUST_LOG.
@@ -80,6 +80,9 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
+    if prints_to_a_reader(&cmd) {
+        default_sigpipe();
+    }
     match cmd {
         Command::Ingest(a) => ingest::run(a),
         Command::Stats(a) => stats::run(a),
@@ -99,6 +102,34 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
+    }
+}
+
+/// Whether `cmd` writes its results to stdout for a reader that may go away
+/// (`| head`): everything but the HTTP server and its load generator, whose sockets
+/// report a closed peer as an error to handle, not as the end of the program.
+fn prints_to_a_reader(cmd: &Command) -> bool {
+    match cmd {
+        #[cfg(feature = "torch")]
+        Command::Serve(_) => false,
+        #[cfg(feature = "torch")]
+        Command::Bench(b) if matches!(b.harness, bench::Harness::Http(_)) => false,
+        _ => true,
+    }
+}
+
+/// A closed pipe ends the program quietly, as it ends `cat` or `grep`: the Rust
+/// runtime ignores SIGPIPE, so a write to a pipe whose reader left returns EPIPE and
+/// `println!` panics with a stack trace. With the default disposition restored the
+/// kernel ends the process at that write instead: nothing on stderr, and the shell
+/// reports status 141 (128 + SIGPIPE). Every output file is written to a temporary
+/// name and renamed when complete, so no half-written file is left under its name.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once, before any thread is spawned; restoring a signal's
+    // default disposition touches no Rust state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -6,6 +6,7 @@ mod golden;
 mod ingest;
 mod inputs;
 mod live;
+mod pipes;
 mod rank;
 mod sample;
 mod serve;
