@@ -85,6 +85,10 @@ pub struct Args {
     /// TPNet: longest temporal walks kept (k) [default: 3].
     #[arg(long)]
     pub walk_hops: Option<usize>,
+    /// TPNet-lite: read the walk-matrix pair features and node recencies only, not the
+    /// exact pair recency, pair and node popularity (on by default).
+    #[arg(long)]
+    pub no_heuristic_inputs: bool,
     /// TPNet: width of the walk-matrix projections [default: 10 * floor(ln(2E)), E events].
     #[arg(long)]
     pub projection_dim: Option<usize>,
@@ -285,6 +289,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     if let Some(v) = a.walk_hops {
         mc.walk_hops = v;
+    }
+    if a.no_heuristic_inputs {
+        mc.heuristic_inputs = false;
     }
     if let Some(v) = a.projection_dim {
         mc.projection_dim = v;

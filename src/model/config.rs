@@ -167,6 +167,11 @@ pub struct ModelConfig {
     /// before scaling existed, which therefore loads and scores as it did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature_scaling: Option<FeatureScaling>,
+    /// TPNet-lite: also read each pair's exact local recency and popularity and each
+    /// endpoint's decayed event count ([`crate::model::tpnet::clock`]). On by default
+    /// for new models; absent (off) in configs written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heuristic_inputs: bool,
 }
 
 /// Facts about the training data that some presets size themselves from.
@@ -209,6 +214,7 @@ impl ModelConfig {
             projection_dim: 0,
             decay: 0.0,
             feature_scaling: None,
+            heuristic_inputs: false,
         };
         match kind {
             ModelKind::Tgn => {}
@@ -238,6 +244,7 @@ impl ModelConfig {
                 c.walk_hops = 3;
                 // The lite model reads each endpoint's latest event only.
                 c.neighbors = if kind == ModelKind::Tpnet { 20 } else { 1 };
+                c.heuristic_inputs = kind == ModelKind::TpnetLite;
             }
         }
         c

@@ -13,7 +13,12 @@
 //!   reference code forgets to mask). The decoder reads `[h_u, h_v, f(u, v)]`.
 //! - **TPNet-lite**: no neighbour encoder; the decoder reads `[f(u, v)]` and the
 //!   time encodings of each endpoint's gap since its latest event, for cheap
-//!   ranking over many candidates.
+//!   ranking over many candidates; with `heuristic_inputs` (the default) also the
+//!   pair's gaps since its latest `u -> v` and `v -> u` events (with flags for
+//!   "none") and `log(1 + x)` of the decayed counts of those events and of each
+//!   endpoint's events ([`clock`]): the signals of the recency and popularity
+//!   heuristics, exact, as plain numbers (which the neighbour tokens give the full
+//!   model through time encodings).
 //!
 //! Work shared where exact: `f(w, e)` of an endpoint row's own neighbours is computed
 //! once per distinct `(node, t)` row, not per candidate; the projections are frozen
@@ -21,6 +26,7 @@
 //! batched product. Time convention: differences on the host in `f64`, shipped as
 //! `f32`; decays are `exp` of non-positive differences only.
 
+pub mod clock;
 pub mod projections;
 #[cfg(test)]
 mod tests;
@@ -28,6 +34,7 @@ mod tests;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -39,6 +46,7 @@ use crate::model::inputs::{f32s, gather_edges, gather_nodes, i64s};
 use crate::model::parts::{MixerBlock, Mlp, TimeEncoder};
 use crate::sample::neighbors::{NeighborSampler, Sampled, SamplerConfig, Strategy};
 use crate::store::{EventId, NodeId, TemporalStore, Time};
+use clock::PairClock;
 use projections::Projections;
 
 #[derive(Debug)]
@@ -53,6 +61,10 @@ pub struct TpNet {
     blocks: Vec<MixerBlock>,
     decoder: Mlp,
     pub proj: Projections,
+    /// The heuristic inputs' state (TPNet-lite with `heuristic_inputs`): a function
+    /// of the absorbed events, rebuilt from the store when behind the projections
+    /// (after a state is loaded); behind a lock because scoring runs through `&self`.
+    clock: Mutex<PairClock>,
 }
 
 // SAFETY: as for `TgnNet` (src/model/tgn/mod.rs): `!Sync` only through
@@ -84,7 +96,8 @@ impl TpNet {
         let pair_mlp = Mlp::new(&root / "pair_mlp", f, 4 * f, f);
         let c = cfg.emb_dim;
         let (token, blocks, decoder) = if lite {
-            (None, Vec::new(), Mlp::new(&root / "decoder", f + 2 * cfg.time_dim, c, 1))
+            let extra = if cfg.heuristic_inputs { clock::WIDTH } else { 0 };
+            (None, Vec::new(), Mlp::new(&root / "decoder", f + 2 * cfg.time_dim + extra, c, 1))
         } else {
             let input = cfg.node_dim + cfg.time_dim + cfg.edge_dim + 2 * f;
             let token = Mlp::new(&root / "token", input, 2 * c, c);
@@ -109,7 +122,32 @@ impl TpNet {
             seed,
             device,
         );
-        Ok(TpNet { cfg, vs, device, lite, time, pair_mlp, token, blocks, decoder, proj })
+        let clock = Mutex::new(PairClock::new(cfg.decay));
+        Ok(TpNet { cfg, vs, device, lite, time, pair_mlp, token, blocks, decoder, proj, clock })
+    }
+
+    /// The clock, brought to the projections' watermark (see the field).
+    fn clock(&self, store: &dyn TemporalStore) -> MutexGuard<'_, PairClock> {
+        let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        if c.absorbed != self.proj.absorbed {
+            c.sync(store, self.proj.absorbed);
+        }
+        c
+    }
+
+    /// The heuristic inputs of the pairs `(a[i], b[i])` at `t[i]`: `[p, clock::WIDTH]`.
+    fn heuristic(&self, store: &dyn TemporalStore, a: &[i64], b: &[i64], t: &[f64]) -> Tensor {
+        // Gaps enter as log(1 + dt) over log(1 + the training period's length), so
+        // 0..1 over the gaps training saw: a plain number the decoder can rank by.
+        let scale = 1.0 / self.cfg.dt_max.unwrap_or(1e9).max(1.0).ln_1p();
+        let mut x = Vec::with_capacity(clock::WIDTH * t.len());
+        {
+            let c = self.clock(store);
+            for i in 0..t.len() {
+                c.signals(a[i] as NodeId, b[i] as NodeId, t[i]).write(scale, &mut x);
+            }
+        }
+        f32s(&x, &[t.len() as i64, clock::WIDTH as i64], self.device)
     }
 
     fn sampler(&self, seed: u64) -> SamplerConfig {
@@ -153,8 +191,11 @@ impl TpNet {
             }
             let te = self.time_of(&dt, &has);
             let ix = |v: &[usize]| i64s(&v.iter().map(|&i| i as i64).collect::<Vec<_>>(), dev);
-            let x = Tensor::cat(&[f_uv, te.index_select(0, &ix(iu)), te.index_select(0, &ix(iv))], 1);
-            return self.decoder.forward(&x).squeeze_dim(-1);
+            let mut x = vec![f_uv, te.index_select(0, &ix(iu)), te.index_select(0, &ix(iv))];
+            if self.cfg.heuristic_inputs {
+                x.push(self.heuristic(store, &a, &b, &tp));
+            }
+            return self.decoder.forward(&Tensor::cat(&x, 1)).squeeze_dim(-1);
         }
         let rows = e.nodes.len();
         let (ri, ki) = (rows as i64, k as i64);
@@ -236,6 +277,7 @@ impl TemporalModel for TpNet {
     }
     fn reset_state(&mut self) {
         self.proj.reset();
+        self.clock.get_mut().unwrap_or_else(|e| e.into_inner()).reset();
     }
     fn absorb(
         &mut self,
@@ -260,6 +302,14 @@ impl TemporalModel for TpNet {
             dst.push(d);
             t.push(te);
         }
+        if self.cfg.heuristic_inputs {
+            let c = self.clock.get_mut().unwrap_or_else(|e| e.into_inner());
+            c.sync(store, range.start);
+            for i in 0..n {
+                c.push(src[i], dst[i], t[i]);
+            }
+            c.absorbed = range.end;
+        }
         self.proj.absorb(&src, &dst, &t, range.end);
         Ok(())
     }
@@ -274,6 +324,8 @@ impl TemporalModel for TpNet {
     }
     fn load_state(&mut self, path: &Path) -> Result<Option<usize>, ModelError> {
         self.proj.load(path)?;
+        // Rebuilt from the store's events on first use (the field's docs).
+        self.clock.get_mut().unwrap_or_else(|e| e.into_inner()).reset();
         Ok(Some(self.proj.absorbed))
     }
     fn state_bytes(&self) -> u64 {
