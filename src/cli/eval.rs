@@ -13,8 +13,8 @@ use linkcast::eval::baselines::{
     BaselineConfig, BaselineKind, BaselineName, TrainMask, make_baseline_masked,
 };
 use linkcast::eval::protocol::{
-    ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask, masked_view,
-    split_store,
+    ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank_queries, inductive_mask,
+    masked_view, split_store,
 };
 use linkcast::eval::scorer::StreamScorer;
 use linkcast::sample::negatives::{DstRange, NegStrategy, NegativeSet, RankConfig};
@@ -109,6 +109,11 @@ pub struct Args {
     /// Append the record to this JSON file (an array of records).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Rank protocol: also write each query's rank to this CSV (event id, source,
+    /// destination and time as dense ids and graph time, optimistic, pessimistic and
+    /// mean rank), for per-query comparisons of two targets on the same negatives.
+    #[arg(long, value_name = "FILE")]
+    pub ranks: Option<PathBuf>,
     /// Name the record's target (default: the model kind or baseline name), e.g.
     /// `tgn+hist` for a variant, so --compare shows it on its own row.
     #[arg(long, value_name = "NAME")]
@@ -284,7 +289,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             };
             style = Some(set.as_ref().map_or_else(|| "all".to_string(), NegativeSet::style_label));
             let negatives = set.as_ref().map_or(RankNegatives::All, RankNegatives::Set);
-            let run = eval_rank(
+            let mut ranks = a.ranks.as_ref().map(|_| Vec::new());
+            let run = eval_rank_queries(
                 scorer.as_mut(),
                 &*store,
                 &split,
@@ -293,7 +299,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 negatives,
                 a.batch_size,
                 &mut progress,
+                ranks.as_mut(),
             )?;
+            if let (Some(path), Some(ranks)) = (&a.ranks, &ranks) {
+                write_ranks(path, &*store, range.clone(), ranks)?;
+            }
             (run, label, Some(k), seed)
         }
     };
@@ -333,6 +343,25 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         print!("{}", human(&record));
     }
     Ok(())
+}
+
+/// `--ranks`: one CSV line per query of `range` (every positive is a query).
+fn write_ranks(
+    path: &Path,
+    store: &dyn linkcast::store::TemporalStore,
+    range: std::ops::Range<usize>,
+    ranks: &[linkcast::eval::metrics::RankOutcome],
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    anyhow::ensure!(ranks.len() == range.len(), "{} ranks for {} queries", ranks.len(), range.len());
+    let mut text = String::with_capacity(48 * ranks.len() + 64);
+    text.push_str("event,src,dst,time,rank_optimistic,rank_pessimistic,rank\n");
+    for (e, r) in range.zip(ranks) {
+        let (s, d, t) = store.event(e as u32);
+        let _ = writeln!(text, "{e},{s},{d},{t},{},{},{}", r.optimistic, r.pessimistic, r.rank());
+    }
+    linkcast::util::atomic::write_file(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Read a run file: a JSON array of records, one record, or JSON lines.

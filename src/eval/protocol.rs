@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::metrics::{
-    RankAccumulator, binary_metrics, lex_dense_ranks, rank_metrics, rank_metrics_lex,
+    RankAccumulator, RankOutcome, binary_metrics, lex_dense_ranks, rank_metrics, rank_metrics_lex,
 };
 use crate::eval::scorer::{EvalError, StreamScorer, check_range};
 use crate::sample::batch::batch_ranges;
@@ -444,6 +444,23 @@ pub fn eval_rank(
     batch_size: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<ProtocolRun, EvalError> {
+    eval_rank_queries(scorer, store, split, part, dst, negatives, batch_size, progress, None)
+}
+
+/// [`eval_rank`], also writing each query's outcome into `ranks` (in event order:
+/// one per positive of the part) when given, for per-query analysis (`eval --ranks`).
+#[allow(clippy::too_many_arguments)]
+pub fn eval_rank_queries(
+    scorer: &mut dyn StreamScorer,
+    store: &dyn TemporalStore,
+    split: &Split,
+    part: Part,
+    dst: DstRange,
+    negatives: RankNegatives<'_>,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+    mut ranks: Option<&mut Vec<RankOutcome>>,
+) -> Result<ProtocolRun, EvalError> {
     let range = part.range(split);
     check_part(&range, part, store)?;
     dst.check(store.num_nodes())?;
@@ -507,17 +524,23 @@ pub fn eval_rank(
         let w = scorer.score_keys(store, batch.clone(), &src, &dsts, &ts, &mut scores)?;
         check_width(scorer, &mut width, w, scores.len(), src.len())?;
         pairs += src.len() as u64;
+        let outcome = |o: &[usize]| {
+            if w == 1 {
+                rank_metrics(scores[o[0]], &scores[o[0] + 1..o[1]])
+            } else {
+                rank_metrics_lex(&scores[o[0] * w..(o[0] + 1) * w], &scores[(o[0] + 1) * w..o[1] * w], w)
+            }
+        };
         let batch_acc = offsets
             .par_windows(2)
             .fold(RankAccumulator::default, |mut a, o| {
-                a.push(if w == 1 {
-                    rank_metrics(scores[o[0]], &scores[o[0] + 1..o[1]])
-                } else {
-                    rank_metrics_lex(&scores[o[0] * w..(o[0] + 1) * w], &scores[(o[0] + 1) * w..o[1] * w], w)
-                });
+                a.push(outcome(o));
                 a
             })
             .reduce(RankAccumulator::default, RankAccumulator::merge);
+        if let Some(r) = ranks.as_deref_mut() {
+            r.extend(offsets.windows(2).map(outcome));
+        }
         acc = acc.merge(batch_acc);
         scorer.absorb(store, batch.clone())?;
         progress(batch.len());

@@ -191,3 +191,28 @@ fn baselines_count_directed_pairs_unless_named_undirected() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("undirected view"));
 }
+
+/// `eval --ranks FILE`: one line per test positive, in event order, whose mean
+/// reciprocal rank is the reported MRR and whose ranks give the reported Hits@10.
+#[test]
+fn per_query_ranks_add_up_to_the_reported_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = ingest(BUNDLED, tmp.path(), &[]);
+    let ranks = tmp.path().join("ranks.csv");
+    let v = rank(&g, "lr-gp", &["--k", "30", "--seed", "2", "--ranks", ranks.to_str().unwrap()]);
+    let m = &v["metrics"]["rank"];
+    let text = std::fs::read_to_string(&ranks).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("event,src,dst,time,rank_optimistic,rank_pessimistic,rank"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|x| x.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len() as u64, m["queries"].as_u64().unwrap());
+    let start = v["events"]["start"].as_f64().unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], start + i as f64, "event order");
+        assert!(r[4] <= r[6] && r[6] <= r[5] && r[5] <= 31.0, "{r:?}");
+    }
+    let mrr = rows.iter().map(|r| 1.0 / r[6]).sum::<f64>() / rows.len() as f64;
+    assert!((mrr - m["mrr"].as_f64().unwrap()).abs() < 1e-9, "{mrr} vs {}", m["mrr"]);
+    let hits10 = rows.iter().filter(|r| r[6] <= 10.0).count() as f64 / rows.len() as f64;
+    assert!((hits10 - m["hits10_tgb"].as_f64().unwrap()).abs() < 1e-9);
+}
