@@ -3,7 +3,11 @@
 //! the events before the batch:
 //! - local recency: `t` minus the time of the latest `u -> v` event, and of `v -> u`;
 //! - local popularity: the decayed counts of those events, `sum exp(-lambda (t - t_e))`;
-//! - global popularity: each endpoint's decayed event count (either side).
+//! - global popularity: each endpoint's decayed event count (either side);
+//! - recency order: where `v` stands among `u`'s partners by their latest meeting
+//!   (1 = the latest, either direction), and `u` among `v`'s, as `1 / position`
+//!   (0 past [`RECENT`]). This is the order the local-recency heuristic ranks by;
+//!   the gaps alone say how long ago, not whether a fresher partner exists.
 //!
 //! (Global recency, each endpoint's time since its latest event, the model already
 //! reads from its sampled neighbour.) The walk projections estimate some of these
@@ -25,8 +29,10 @@ use crate::store::{EventId, NodeId, TemporalStore, Time};
 
 /// Decayed counts per pair: `u -> v`, `v -> u`, node `u`, node `v`.
 pub const COUNTS: usize = 4;
-/// Columns of [`PairSignals::write`]: two flags, two gaps, the counts.
-pub const WIDTH: usize = 4 + COUNTS;
+/// Partners kept per node in recency order.
+pub const RECENT: usize = 16;
+/// Columns of [`PairSignals::write`]: two flags, two gaps, the counts, two orders.
+pub const WIDTH: usize = 4 + COUNTS + 2;
 
 #[derive(Debug, Default, Clone)]
 pub struct PairClock {
@@ -35,6 +41,9 @@ pub struct PairClock {
     pairs: HashMap<u64, (Time, f64), FixedState>,
     /// Per node: (decayed count of its events, time of the latest).
     nodes: Vec<(f64, Time)>,
+    /// Per node: its latest distinct partners, most recent first (`len` in `recent_len`).
+    recent: Vec<[NodeId; RECENT]>,
+    recent_len: Vec<u8>,
     /// Events `0..absorbed` are counted.
     pub absorbed: usize,
 }
@@ -49,6 +58,9 @@ pub struct PairSignals {
     pub has_vu: bool,
     /// `log(1 + x)` of the decayed counts: `u -> v`, `v -> u`, node `u`, node `v`.
     pub counts: [f32; COUNTS],
+    /// `1 / position` of `v` among `u`'s latest partners and of `u` among `v`'s (0: not
+    /// among the latest [`RECENT`]).
+    pub order: [f32; 2],
 }
 
 impl PairSignals {
@@ -63,6 +75,7 @@ impl PairSignals {
             gap(self.has_vu, self.dt_vu),
         ]);
         out.extend_from_slice(&self.counts);
+        out.extend_from_slice(&self.order);
     }
 }
 
@@ -78,7 +91,27 @@ impl PairClock {
     pub fn reset(&mut self) {
         self.pairs.clear();
         self.nodes.clear();
+        self.recent.clear();
+        self.recent_len.clear();
         self.absorbed = 0;
+    }
+
+    /// Move `p` to the front of `x`'s latest partners.
+    fn touch(&mut self, x: NodeId, p: NodeId) {
+        let (list, len) = (&mut self.recent[x as usize], &mut self.recent_len[x as usize]);
+        let n = *len as usize;
+        let at = list[..n].iter().position(|&q| q == p).unwrap_or(n.min(RECENT - 1));
+        list.copy_within(0..at, 1);
+        list[0] = p;
+        *len = (n + usize::from(at == n)).min(RECENT) as u8;
+    }
+
+    /// `1 / position` of `p` among `x`'s latest partners (0 when not among them).
+    fn order(&self, x: NodeId, p: NodeId) -> f32 {
+        let (Some(list), Some(&len)) = (self.recent.get(x as usize), self.recent_len.get(x as usize)) else {
+            return 0.0;
+        };
+        list[..len as usize].iter().position(|&q| q == p).map_or(0.0, |i| 1.0 / (i + 1) as f32)
     }
 
     fn shrink(&self, dt: f64) -> f64 {
@@ -93,6 +126,12 @@ impl PairClock {
         let hi = u.max(v) as usize + 1;
         if self.nodes.len() < hi {
             self.nodes.resize(hi, (0.0, t));
+            self.recent.resize(hi, [0; RECENT]);
+            self.recent_len.resize(hi, 0);
+        }
+        self.touch(u, v);
+        if u != v {
+            self.touch(v, u);
         }
         let both = [u, v];
         for &x in if u == v { &both[..1] } else { &both[..] } {
@@ -126,6 +165,7 @@ impl PairClock {
             has_uv: uv.is_some(),
             has_vu: vu.is_some(),
             counts: [lp(uv), lp(vu), node(u), node(v)].map(|x: f64| x.ln_1p() as f32),
+            order: [self.order(u, v), self.order(v, u)],
         }
     }
 }
@@ -133,6 +173,39 @@ impl PairClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `1 / position` of `p` among `x`'s partners by latest meeting (later event
+    /// first on equal times, as the clock applies events in order), by brute force.
+    fn order(ev: &[(u32, u32, f64)], x: u32, p: u32) -> f32 {
+        let mut latest: Vec<(usize, u32)> = Vec::new(); // (event index, partner)
+        for (i, &(a, b, _)) in ev.iter().enumerate() {
+            for (me, other) in [(a, b), (b, a)] {
+                if me == x && !(a == b && me != a) {
+                    latest.retain(|&(_, q)| q != other);
+                    latest.push((i, other));
+                }
+            }
+        }
+        latest.sort_by(|l, r| r.0.cmp(&l.0));
+        latest.iter().take(RECENT).position(|&(_, q)| q == p).map_or(0.0, |i| 1.0 / (i + 1) as f32)
+    }
+
+    /// Move-to-front past the list's capacity against the brute force.
+    #[test]
+    fn recency_order_keeps_the_latest_partners() {
+        let mut c = PairClock::new(0.0);
+        let mut ev = Vec::new();
+        let mut x = 7u64;
+        for i in 0..400 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let (u, v) = (((x >> 33) % 3) as u32, ((x >> 40) % 40) as u32);
+            ev.push((u, v, i as f64));
+            c.push(u, v, i as f64);
+            for p in 0..40 {
+                assert_eq!(c.order(u, p), order(&ev, u, p), "after {i} events: {p} among {u}'s partners");
+            }
+        }
+    }
 
     /// The clock against sums over the raw event list.
     #[test]
@@ -166,6 +239,7 @@ mod tests {
             for (got, w) in s.counts.iter().zip(want) {
                 assert!((*got as f64 - w.ln_1p()).abs() < 1e-6, "({u}, {v}): {got} vs {}", w.ln_1p());
             }
+            assert_eq!(s.order, [order(&ev, u, v), order(&ev, v, u)], "({u}, {v})");
         }
     }
 }
