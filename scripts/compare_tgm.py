@@ -102,6 +102,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import struct
 import sys
 import time
@@ -523,7 +524,7 @@ def main():
         run_b = capped(train_b)
         total, events = 0.0, 0
         load_before = os.getloadavg()[0]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with hm.activate("train"):
             for lo, hi in run_b:
                 batch = load(lo, hi)
@@ -543,9 +544,12 @@ def main():
                 absorb(batch)
                 total += float(loss.detach()) * P
                 events += P
-        secs = time.perf_counter() - t0
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        # cpu_seconds: CPU time of all threads (wall time is what events_per_s uses; on
+        # a busy machine the ratio shows how much of the cores the pass actually got).
         rec = {"epoch": epoch, "loss": total / max(events, 1), "train_events": events, "train_seconds": secs,
-               "events_per_s": events / secs, "load_avg_1m": [load_before, os.getloadavg()[0]]}
+               "events_per_s": events / secs, "train_cpu_seconds": cpu,
+               "load_avg_1m": [load_before, os.getloadavg()[0]]}
         if args.select == "ap" or epoch == args.epochs - 1:
             tv = time.perf_counter()
             absorb_only(train_b[len(run_b):])  # truncated training: complete the state first
@@ -573,7 +577,7 @@ def main():
     replay_s = time.perf_counter() - t0
     Q = min(args.max_queries, n_events - b) if args.max_queries > 0 else n_events - b
     outcomes, ap_pos, ap_neg = [], [], []
-    short, rank_pairs, rank_s = 0, 0, 0.0
+    short, rank_pairs, rank_s, rank_cpu = 0, 0, 0.0, 0.0
     t1 = time.perf_counter()
     with torch.no_grad(), hm.activate("eval"):
         for lo, hi in capped(test_b):
@@ -587,7 +591,7 @@ def main():
             ap_pos.append(sp)
             ap_neg.append(sn)
             if qs:
-                tr = time.perf_counter()
+                tr, cr = time.perf_counter(), time.process_time()
                 m = batch.seed_node_nbr_mask
                 # Flatten: per query, the positive then its negatives.
                 lens = [1 + len(r) for r in rows]
@@ -621,6 +625,7 @@ def main():
                     off += n
                 rank_pairs += len(cand)
                 rank_s += time.perf_counter() - tr
+                rank_cpu += time.process_time() - cr
             absorb(batch)
     test_s = time.perf_counter() - t1
     rk = rank_summary(outcomes)
@@ -670,6 +675,7 @@ def main():
         "replay_seconds": replay_s,
         "test": {
             "rank": {**rk, "k": K, "queries_short": short, "pairs": rank_pairs, "seconds": rank_s,
+                     "cpu_seconds": rank_cpu,
                      "seconds_per_1000_queries": 1000 * rank_s / max(rk["queries"], 1)},
             "ap": ap_score(lb, sc), "auc": auc_score(lb, sc), "ap_positives": int(len(lb) // 2),
             "seconds": test_s,
@@ -677,6 +683,7 @@ def main():
         "test_mrr": rk["mrr"],
         "test_hits10": rk["hits10"],
         "metrics_impl": "sklearn" if HAVE_SKLEARN else "builtin",
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "seconds": time.perf_counter() - t_start,
     }
     print(json.dumps(out))
