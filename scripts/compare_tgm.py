@@ -285,7 +285,7 @@ def main():
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu (the comparison's); cuda is wired but untested")
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--walk-hops", type=int, default=3)
@@ -444,7 +444,7 @@ def main():
                                       torch.nn.Linear(c, 1)).to(dev)
     else:
         decoder = LinkPredictor(node_dim=c, hidden_dim=c).to(dev)
-    model = torch.nn.ModuleList([encoder, decoder])
+    model = torch.nn.ModuleList([encoder, decoder]).to(dev)
     trainable = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.Adam(trainable, lr=args.lr)
     X = torch.zeros((num_nodes, 0), device=dev)  # no node features
@@ -481,9 +481,10 @@ def main():
     def pos_neg_scores(batch, negs_t):
         m = batch.seed_node_nbr_mask
         P = batch.edge_src.numel()
-        ri = torch.searchsorted(batch.neg, negs_t.to(batch.neg.device))
+        negs_t = negs_t.to(batch.neg.device)
+        ri = torch.searchsorted(batch.neg, negs_t)
         u = torch.cat([batch.edge_src, batch.edge_src])
-        v = torch.cat([batch.edge_dst, negs_t.to(u.device)])
+        v = torch.cat([batch.edge_dst, negs_t])
         tt = torch.cat([batch.edge_time, batch.edge_time])
         ru = torch.cat([m["edge_src"], m["edge_src"]])
         rv = torch.cat([m["edge_dst"], m["neg"][ri]])
@@ -600,19 +601,20 @@ def main():
                 local = np.repeat(np.array(qs) - lo, lens)
                 is_pos = np.zeros(len(cand), bool)
                 is_pos[np.cumsum([0] + lens[:-1])] = True
-                cand_t = torch.from_numpy(cand.astype(np.int32))
-                local_t = torch.from_numpy(local)
-                ri_neg = torch.searchsorted(batch.neg, cand_t.to(batch.neg.device))
-                rv_all = torch.where(torch.from_numpy(is_pos), m["edge_dst"][local_t],
+                cand_t = torch.from_numpy(cand.astype(np.int32)).to(dev)
+                local_t = torch.from_numpy(local).to(dev)
+                pos_t = torch.from_numpy(is_pos).to(dev)
+                ri_neg = torch.searchsorted(batch.neg, cand_t)
+                rv_all = torch.where(pos_t, m["edge_dst"][local_t],
                                      m["neg"][ri_neg.clamp(max=max(batch.neg.numel() - 1, 0))])
                 found = batch.neg[ri_neg.clamp(max=batch.neg.numel() - 1)]
-                assert bool(torch.all((found == cand_t.to(found.device)) | torch.from_numpy(is_pos))), "lost a negative"
+                assert bool(torch.all((found == cand_t) | pos_t)), "lost a negative"
                 scores = np.empty(len(cand))
                 step = max(args.eval_chunk, 1)
                 for s0 in range(0, len(cand), step):
                     sl = slice(s0, s0 + step)
                     li = local_t[sl]
-                    out = logits(batch, batch.edge_src[li], cand_t[sl].to(dev), batch.edge_time[li],
+                    out = logits(batch, batch.edge_src[li], cand_t[sl], batch.edge_time[li],
                                  m["edge_src"][li], rv_all[sl])
                     scores[sl] = out.sigmoid().double().cpu().numpy()  # f32 sigmoid, as linkcast scores
                 # The positive's score here is the AP pass's score of the same pair.
