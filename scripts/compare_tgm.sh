@@ -24,8 +24,8 @@
 # As installed on 2026-12-04: tgm-lib 0.1.0b1, torch 2.11.0 (PyPI's default wheel, +cu130,
 # used on the CPU), torch-geometric 2.8.1, numpy 2.4.6, scikit-learn 1.9.1, scipy 1.17.1,
 # xxhash 4.1.0 (pulled in; lets the peer verify the negative files' checksums and split hash).
-# Cost at tgm-lib's measured rate (about 125 training events per CPU-second, 1.6 CPU-s per
-# ranked query on CollegeMsg): a CollegeMsg epoch takes roughly 3-5 minutes on 2 idle cores,
+# Cost at tgm-lib's measured rate (about 125 training events per CPU-second, 0.16 CPU-s per
+# ranked query on CollegeMsg): a CollegeMsg epoch takes roughly 3-6 minutes on 2 idle cores,
 # ranking all 8,975 test events 12-24 minutes; Wikipedia about 2.6x and 2.6x that. MAX_QUERIES
 # trades the ranking's cost for an MRR over fewer queries.
 set -euo pipefail
