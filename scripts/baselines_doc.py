@@ -167,7 +167,7 @@ def main():
     print(f"""# Baselines
 
 Regenerate with `scripts/baselines_table.sh` (release build without libtorch; the trained models'
-rows with `scripts/model_eval_table.sh`, same negative files). Every run, with AUC, new-node AP and
+rows with `scripts/ranking_grid.sh`, same negative files, passed as `MODEL_RUNS`). Every run, with AUC, new-node AP and
 Hits@k in both conventions, is in `{a.full}`.
 
 **Protocol.** Test part of the default 70/15/15 chronological split, batches of 200 positives,
@@ -222,12 +222,12 @@ pairs/s are indicative; seconds time the protocol, not opening the graph or load
         print()
     if model_runs:
         print("## Trained models\n")
-        print("TGN and GraphMixer (rows marked *trained* above) come from `scripts/train_table.sh` (CollegeMsg and "
-              "Bitcoin OTC 3 epochs; Wikipedia, Enron and email-Eu 1 epoch; seeds 0, 1, 2; defaults otherwise; "
-              "`PYG=0`) and `scripts/model_eval_table.sh`: `linkcast eval MODEL_DIR` rebuilds memory by replaying "
-              "train + validation with the best weights, then streams over the test split, against the same "
-              "negative files as the baselines; the model of seed s is ranked with the negatives of seed s. "
-              "Trained on random negatives (one per positive), as the TGN and GraphMixer papers do.")
+        print("Rows marked *trained* come from `scripts/ranking_grid.sh`: each model trained with its defaults "
+              "(3 epochs, `--patience 3`, seeds 0, 1, 2; one random negative per positive, epoch chosen by "
+              "validation AP), then `linkcast eval MODEL_DIR` rebuilds the model's state by replaying train + "
+              "validation with the best weights and streams over the test split, against the same negative "
+              "files as the baselines; the model of seed s is ranked with the negatives of seed s. Variants "
+              "trained for ranking (historical negatives, selection by validation MRR) are in docs/RANKING.md.")
         if a.models_note:
             print()
             print(a.models_note)

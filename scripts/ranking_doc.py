@@ -26,11 +26,16 @@ COLS = [("rank:half", "mrr", "MRR K=100 half-hist"), ("rank:half", "hits10_tgb",
 
 
 def load(paths):
-    out = []
+    """Records of `paths`; a configuration run twice (an interrupted grid) counts once,
+    the later record kept."""
+    out = {}
     for p in paths:
         if os.path.exists(p):
-            out.extend(json.load(open(p)))
-    return out
+            for r in json.load(open(p)):
+                k = (r["target"], r["data"], r["protocol"], r.get("negatives"), r.get("negatives_style"),
+                     r.get("k"), r["seed"], r.get("split"))
+                out[k] = r
+    return list(out.values())
 
 
 def base(target):
