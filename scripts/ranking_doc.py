@@ -17,6 +17,10 @@ import json
 import os
 import re
 import statistics as st
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from baselines_doc import base, protocol_key  # noqa: E402  (one definition of the row keys)
 
 DATASETS = ["collegemsg", "email-eu", "bitcoin-otc", "enron", "wikipedia"]
 COLS = [("rank:half", "mrr", "MRR K=100 half-hist"), ("rank:half", "hits10_tgb", "Hits@10"),
@@ -38,16 +42,8 @@ def load(paths):
     return list(out.values())
 
 
-def base(target):
-    return re.sub(r"\(.*\)$", "", target)
-
-
 def key(r):
-    if r["protocol"] == "ap":
-        return f"ap:{r['negatives']}"
-    style = r.get("negatives_style") or ""
-    return {"linkcast(hist=50)": "rank:half", "linkcast(hist=0)": "rank:random"}.get(
-        style, "rank:tgb" if style.startswith("tgb(") else f"rank:{style}")
+    return protocol_key(r)
 
 
 def value(r, m):
