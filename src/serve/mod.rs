@@ -20,6 +20,8 @@ pub mod state;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
 #[cfg(all(test, feature = "torch"))]
+mod tests_integrity;
+#[cfg(all(test, feature = "torch"))]
 mod tests_readers;
 pub mod wal;
 
@@ -52,6 +54,8 @@ pub enum ServeError {
     Eval(#[from] EvalError),
     #[error("store")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Manifest(#[from] crate::util::manifest::ManifestError),
     #[error("live state {path}: {why}")]
     State { path: String, why: String },
     #[error("{path}")]

@@ -5,6 +5,7 @@ mod generate;
 mod golden;
 mod ingest;
 mod inputs;
+mod integrity;
 mod live;
 mod pipes;
 mod rank;
