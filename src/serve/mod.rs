@@ -23,6 +23,8 @@ mod tests;
 mod tests_integrity;
 #[cfg(all(test, feature = "torch"))]
 mod tests_readers;
+#[cfg(all(test, feature = "torch"))]
+mod tests_wal;
 pub mod wal;
 
 use crate::eval::scorer::EvalError;

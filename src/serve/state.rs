@@ -139,12 +139,18 @@ pub fn save(
 
 /// Read a state directory written by [`save`] (use [`locate`] first).
 pub fn load(dir: &Path) -> Result<(LiveMeta, Vec<LiveBatch>), ServeError> {
-    if manifest::verify(dir)? == Verified::Absent {
-        tracing::warn!(
+    let started = std::time::Instant::now();
+    match manifest::verify(dir)? {
+        Verified::Absent => tracing::warn!(
             "live state {}: no {MANIFEST} (written before manifests); loading unverified \
              (`linkcast verify --write-manifest` adds one)",
             dir.display()
-        );
+        ),
+        Verified::Ok { files, bytes } => tracing::info!(
+            "live state {}: {files} files ({bytes} bytes) match {MANIFEST} ({:.3} s)",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        ),
     }
     let p = dir.join(META);
     let text = fs::read(&p).map_err(|e| io(&p, e))?;

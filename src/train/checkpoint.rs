@@ -156,10 +156,13 @@ fn sync_files(dir: &Path) -> Result<(), TrainError> {
 /// Check every file of the model directory `dir` (from [`locate`]) against its
 /// manifest; one without (written before manifests) loads with a warning.
 pub fn verify(dir: &Path) -> Result<(), TrainError> {
+    let started = std::time::Instant::now();
     match manifest::verify(dir)? {
-        Verified::Ok { files, bytes } => {
-            tracing::debug!("{}: {files} files ({bytes} bytes) match {MANIFEST}", dir.display())
-        }
+        Verified::Ok { files, bytes } => tracing::info!(
+            "{}: {files} files ({bytes} bytes) match {MANIFEST} ({:.3} s)",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        ),
         Verified::Absent => tracing::warn!(
             "{}: no {MANIFEST} (written before manifests); loading unverified \
              (`linkcast verify --write-manifest {}` adds one)",
