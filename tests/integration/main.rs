@@ -7,6 +7,7 @@ mod ingest;
 mod inputs;
 mod integrity;
 mod live;
+mod locks;
 mod pipes;
 mod rank;
 mod sample;
