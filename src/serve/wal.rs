@@ -372,14 +372,7 @@ impl Wal {
         if !self.dirty {
             return Ok(());
         }
-        let cut = (|| {
-            #[cfg(test)]
-            if take(&mut self.faults.truncate) {
-                return Err(std::io::Error::from_raw_os_error(libc::EIO));
-            }
-            self.file.set_len(self.bytes).and_then(|_| self.file.sync_data())
-        })();
-        match cut {
+        match self.cut() {
             Ok(()) => {
                 self.dirty = false;
                 Ok(())
@@ -398,6 +391,15 @@ impl Wal {
                 Err(io(&self.path, e))
             }
         }
+    }
+
+    /// Truncate the segment to its last durable record, and flush.
+    fn cut(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if take(&mut self.faults.truncate) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.file.set_len(self.bytes).and_then(|_| self.file.sync_data())
     }
 
     /// Overwrite everything past the last durable record with zeros, and flush.
