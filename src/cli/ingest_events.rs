@@ -36,6 +36,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let Some(state) = a.live.state_dir() else {
         bail!("{}: a baseline keeps its live state only with --state DIR", a.live.target);
     };
+    // One writer per live state: a server or another ingest-events on it is refused.
+    let _lock = crate::cli::serve::writer_locks(Some(&state), None, "linkcast ingest-events")?;
     let ingested = ingest_files(std::slice::from_ref(&a.file), &a.read.options())
         .with_context(|| format!("reading {}", a.file.display()))?;
     let ev = &ingested.data.events;

@@ -50,7 +50,7 @@ pub enum Command {
     Ingest(ingest::Args),
     /// Statistics of a graph directory: sizes, degrees, components, split surprise.
     Stats(stats::Args),
-    /// Check every array of a graph directory against its checksum.
+    /// Check a graph, model or live state directory: every checksum, then the contents.
     Verify(verify::Args),
     /// Stream a seeded synthetic temporal graph (power-law endpoints) to CSV or Parquet.
     Generate(generate::Args),

@@ -72,6 +72,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         (None, None) => bail!("serving a baseline needs --state DIR (snapshots) or --wal DIR (the log)"),
     };
+    // One writer per live state and log; a second server (or ingest-events) is
+    // refused here, before any work. The locks are held until the process ends.
+    let _locks = writer_locks(state_dir.as_deref(), Some(&wal_dir), "linkcast serve")?;
     let mut scorer = open_scorer(&a.live)?;
     let (wal, rec) = http::recover(&mut scorer, &wal_dir)
         .with_context(|| format!("recovering from the write-ahead log {}", wal_dir.display()))?;
@@ -112,6 +115,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         drop(out);
         http::serve(listener, app, http::shutdown_signal()).await.context("serving")
     })
+}
+
+/// Exclusive locks on the live state directory (if any) and the write-ahead log.
+pub fn writer_locks(
+    state: Option<&std::path::Path>,
+    wal: Option<&std::path::Path>,
+    role: &str,
+) -> anyhow::Result<Vec<linkcast::util::lock::Lock>> {
+    use linkcast::util::lock::{Lock, beside};
+    let mut locks = Vec::new();
+    if let Some(s) = state {
+        locks.push(Lock::exclusive(&beside(s), &format!("live state {}", s.display()), role)?);
+    }
+    if let Some(w) = wal {
+        locks.push(Lock::exclusive(&beside(w), &format!("write-ahead log {}", w.display()), role)?);
+    }
+    Ok(locks)
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,7 +4,8 @@
 //! Routes (bodies are JSON; times are graph time units, `f64`; ids are external):
 //! - `POST /events`: a JSON array of `LiveEvent` `[{"src","dst","t","feat"?}, ...]`,
 //!   time-ordered, none older than the watermark; applied as ONE `Scorer::ingest`
-//!   batch, appended to the WAL and fsynced, then answered with the `IngestSummary`.
+//!   batch: appended to the WAL and fsynced, then applied and answered with the
+//!   `IngestSummary`.
 //! - `POST /score`: a JSON array of `Query` `[{"src","dst","t"}, ...]` ->
 //!   `{"scores": [{"score","cold_src","cold_dst"}, ...]}` in input order.
 //! - `GET /recommend?src=ID&at=T&k=10&exclude_seen=false&candidates=a,b` ->
@@ -16,34 +17,37 @@
 //! `index` (and `t`, `watermark`, `field`, `id` where they apply): 400 malformed JSON
 //! or invalid values, 422 well-formed JSON of the wrong shape (unknown field, wrong
 //! type), 413 body over `max_body_bytes`, 404 unknown node (with `--unknown error`)
-//! or route, 409 a time older than the watermark or events out of order, 503 after a
-//! WAL write failed (reads still work), 500 internal.
+//! or route, 409 a time older than the watermark or events out of order, 503 when
+//! the WAL could not take the batch (kind `wal`: not applied, send it again; reads
+//! still work), 500 internal.
 //!
 //! Concurrency: connections are served concurrently, and so are reads: the scorer
-//! and the log sit behind one `std::sync::RwLock`; `/score` and `/recommend` take
-//! the read side (`Scorer::score` and `top_k` are `&self`: the model reads its
-//! weights and state, see the `Sync` note of `crate::model::TemporalModel`),
-//! `/events` the write side, each on tokio's blocking pool (`spawn_blocking`:
-//! libtorch calls block). Ingestion is therefore serialised and waits for the
-//! reads in progress, and reads see a batch either wholly or not at all; apply and
-//! WAL write happen in the same write critical section, so log order = apply order = batch number. The fsync comes
-//! after the lock is released (group commit: one flush covers every record written
-//! before it) and before the reply, so readers never wait for the disk. `ingest` validates
-//! the whole batch before changing anything, so a rejected batch is never logged; a
-//! crash between apply and fsync loses only a batch that was not acknowledged.
-//! `/health` and `/metrics` read atomics and never wait for the lock.
+//! sits behind a `std::sync::RwLock`; `/score` and `/recommend` take the read side
+//! (`Scorer::score` and `top_k` are `&self`: the model reads its weights and state,
+//! see the `Sync` note of `crate::model::TemporalModel`), each on tokio's blocking
+//! pool (`spawn_blocking`: libtorch calls block). `/events` holds the log's mutex
+//! for its whole course, so ingestion is serialised and log order = apply order =
+//! batch number: it checks the batch (`Scorer::check_batch`, read side), appends
+//! it to the log and flushes it (no scorer lock held: reads go on meanwhile), and
+//! only then applies it (write side, so reads see a batch wholly or not at all)
+//! and acknowledges it. A rejected batch is never logged; a batch the log could not
+//! make durable is never applied, so what is served is always what a restart
+//! rebuilds. `/health` and `/metrics` read atomics and never wait for a lock.
 //!
 //! Durability: a snapshot (`Scorer::save_state` into the state directory, then
 //! `Wal::rotate`) every `snapshot_every` batches and at graceful shutdown; on start,
 //! [`recover`] checks that log records the snapshot already holds are the same
 //! batches and replays the later ones, one `ingest` each (same batch boundaries, so
-//! the same memory as an uninterrupted run). If a WAL write fails, the batch is in
-//! memory but not durable: it is answered 500 (not acknowledged) and every later
-//! write gets 503 until a restart, which comes back with the log's history.
+//! the same memory as an uninterrupted run). If a log append fails (a full disk),
+//! the record is cut off again, the batch is neither applied nor acknowledged (503,
+//! kind `wal`: send it again), and the next batch tries the disk afresh, so writes
+//! resume by themselves once there is room. If applying a logged batch fails (a
+//! libtorch error, never a disk), its record is removed and writes stay disabled
+//! until a restart (the scorer may be half-updated).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -153,9 +157,14 @@ pub fn recover(scorer: &mut Scorer, wal_dir: &std::path::Path) -> Result<(Wal, R
     Ok((opened.wal, rec))
 }
 
-/// What the lock guards: the scorer and the log, changed together.
+/// What the read-write lock guards: the scorer.
 struct Live {
     scorer: Scorer,
+}
+
+/// The log, and the batch number of the last snapshot (both change only while an
+/// ingest holds this mutex; lock order: this, then the scorer's lock).
+struct Log {
     wal: Wal,
     snapshot_batches: u64,
 }
@@ -163,10 +172,11 @@ struct Live {
 /// Shared by every handler.
 pub struct App {
     live: RwLock<Live>,
+    log: Mutex<Log>,
     opts: Options,
     name: String,
-    /// Set when a WAL write failed: the scorer holds a batch the log does not, so
-    /// no more writes (or snapshots) are accepted.
+    /// Set when applying a logged batch failed: the scorer may be half-updated, so
+    /// no more writes (or snapshots) are accepted until a restart.
     failed: std::sync::OnceLock<String>,
     pub metrics: Metrics,
 }
@@ -176,27 +186,35 @@ impl App {
         let name = scorer.name();
         let metrics = Metrics::default();
         metrics.observe_scorer(&scorer);
-        let snapshot_batches = scorer.batches();
-        let live = RwLock::new(Live { scorer, wal, snapshot_batches });
-        Arc::new(App { live, opts, name, failed: Default::default(), metrics })
+        metrics.wal_bytes.store(wal.segment_bytes(), Relaxed);
+        let log = Mutex::new(Log { wal, snapshot_batches: scorer.batches() });
+        let live = RwLock::new(Live { scorer });
+        Arc::new(App { live, log, opts, name, failed: Default::default(), metrics })
     }
 
     /// Snapshot now if batches arrived since the last one (graceful shutdown).
     pub fn final_snapshot(&self) -> Result<bool, HttpError> {
-        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
-        if self.failed.get().is_some() || live.scorer.batches() == live.snapshot_batches {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        if self.failed.get().is_some() || live.scorer.batches() == log.snapshot_batches {
             return Ok(false);
         }
-        self.snapshot(&mut live).map(|_| true)
+        self.snapshot(&mut log, &live).map(|_| true)
     }
 
-    fn snapshot(&self, live: &mut Live) -> Result<(), HttpError> {
+    /// Test hook: make the log's next operations fail (a full or failing disk).
+    #[cfg(test)]
+    pub(crate) fn inject_wal_faults(&self, faults: crate::serve::wal::Faults) {
+        self.log.lock().unwrap().wal.faults = faults;
+    }
+
+    fn snapshot(&self, log: &mut Log, live: &Live) -> Result<(), HttpError> {
         let Some(dir) = &self.opts.state_dir else { return Ok(()) };
         let t = Instant::now();
         live.scorer.save_state(dir).map_err(HttpError::Snapshot)?;
         let through = live.scorer.batches();
-        live.wal.rotate(through)?;
-        live.snapshot_batches = through;
+        log.wal.rotate(through)?;
+        log.snapshot_batches = through;
         self.metrics.snapshots.fetch_add(1, Relaxed);
         tracing::info!("snapshot through batch {through} in {:.3}s", t.elapsed().as_secs_f64());
         Ok(())
@@ -297,14 +315,6 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// Run `f` with the live state to itself (ingestion).
-async fn with_live<T: Send + 'static>(
-    app: &Arc<App>,
-    f: impl FnOnce(&App, &mut Live) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    blocking(app, move |app| f(app, &mut *app.live.write().map_err(|_| poisoned())?)).await
-}
-
 /// Run `f` beside other readers (scoring).
 async fn read_live<T: Send + 'static>(
     app: &Arc<App>,
@@ -318,67 +328,62 @@ async fn post_events(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let events: Vec<LiveEvent> = parse_array(body)?;
-    let applied = with_live(&app, move |app, live| {
-        if let Some(why) = app.failed.get() {
-            return Err(api(StatusCode::SERVICE_UNAVAILABLE, "read_only", format!("writes disabled: {why}")));
-        }
-        let summary = live.scorer.ingest(&events)?;
-        let payload = serde_json::to_vec(&events).expect("events serialise");
-        let sync = match live.wal.write(summary.batch, &payload) {
-            Ok(s) => s,
-            Err(e) => {
-                let why = format!("batch {} applied but not logged: {}", summary.batch, chain(&e));
-                tracing::error!("{why}; refusing further writes");
-                let _ = app.failed.set(why.clone());
-                app.metrics.observe_scorer(&live.scorer);
-                return Err(api(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "wal",
-                    format!("not acknowledged: {why}"),
-                ));
-            }
-        };
-        app.metrics.observe_scorer(&live.scorer);
-        app.metrics.wal_bytes.store(live.wal.segment_bytes(), Relaxed);
-        if app.opts.snapshot_every > 0
-            && live.scorer.batches() - live.snapshot_batches >= app.opts.snapshot_every
-        {
-            // The snapshot holds this batch too: a failed snapshot is only logged (the
-            // WAL record is synced below either way).
-            if let Err(e) = app.snapshot(live) {
-                tracing::warn!("snapshot failed (the WAL still holds every batch): {}", chain(&e));
-            }
-        }
-        let mut v = serde_json::to_value(&summary).expect("summary serialises");
-        v["events_total"] = json!(live.scorer.num_events());
-        Ok((axum::Json(v).into_response(), sync, summary.batch))
-    })
-    .await;
-    // The fsync runs outside the lock (group commit): readers and the next writer
-    // proceed meanwhile; the batch is acknowledged only once it is on disk.
-    let reply = match applied {
-        Err(e) => Err(e),
-        Ok((response, sync, batch)) => {
-            let synced = tokio::task::spawn_blocking(move || sync.sync()).await;
-            match synced {
-                Ok(Ok(())) => Ok(response),
-                Ok(Err(e)) => {
-                    let why =
-                        format!("batch {batch} applied but its log record was not flushed: {}", chain(&e));
-                    tracing::error!("{why}; refusing further writes");
-                    let _ = app.failed.set(why.clone());
-                    Err(api(StatusCode::INTERNAL_SERVER_ERROR, "wal", format!("not acknowledged: {why}")))
-                }
-                Err(e) => {
-                    Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("flush task died: {e}")))
-                }
-            }
-        }
-    };
+    let reply = blocking(&app, move |app| ingest(app, &events)).await;
     if let (Ok(_), Some(pause)) = (&reply, app.opts.pause_before_ack) {
         tokio::time::sleep(pause).await;
     }
     reply
+}
+
+/// One `POST /events` batch: check, log and flush, apply, answer (module docs).
+fn ingest(app: &App, events: &[LiveEvent]) -> Result<Response, ApiError> {
+    let mut log = app.log.lock().map_err(|_| poisoned())?;
+    if let Some(why) = app.failed.get() {
+        return Err(api(StatusCode::SERVICE_UNAVAILABLE, "read_only", format!("writes disabled: {why}")));
+    }
+    let seq = app.live.read().map_err(|_| poisoned())?.scorer.check_batch(events)?;
+    let payload = serde_json::to_vec(events).expect("events serialise");
+    let appended = log.wal.append(seq, &payload);
+    app.metrics.wal_bytes.store(log.wal.segment_bytes(), Relaxed);
+    if let Err(e) = appended {
+        app.metrics.wal_failures.fetch_add(1, Relaxed);
+        let why = format!("batch {seq} could not be logged, so it was not applied: {}", chain(&e));
+        tracing::error!("{why}");
+        let msg = format!("not acknowledged: {why}; send it again");
+        return Err(api(StatusCode::SERVICE_UNAVAILABLE, "wal", msg));
+    }
+    let mut live = app.live.write().map_err(|_| poisoned())?;
+    let summary = match live.scorer.ingest(events) {
+        Ok(s) if s.batch == seq => s,
+        other => {
+            let what = match other {
+                Ok(s) => format!("became batch {}", s.batch),
+                Err(e) => chain(&e),
+            };
+            let removed = match log.wal.remove_last(seq, payload.len()) {
+                Ok(()) => "its log record was removed".to_string(),
+                Err(e) => format!("removing its log record failed too ({})", chain(&e)),
+            };
+            let why = format!("batch {seq} was logged but applying it failed: {what}; {removed}");
+            tracing::error!("{why}; refusing further writes until a restart");
+            let _ = app.failed.set(why.clone());
+            app.metrics.observe_scorer(&live.scorer);
+            let msg = format!("not acknowledged: {why}");
+            return Err(api(StatusCode::INTERNAL_SERVER_ERROR, "internal", msg));
+        }
+    };
+    app.metrics.observe_scorer(&live.scorer);
+    let mut v = serde_json::to_value(&summary).expect("summary serialises");
+    v["events_total"] = json!(live.scorer.num_events());
+    drop(live);
+    if app.opts.snapshot_every > 0 && summary.batch - log.snapshot_batches >= app.opts.snapshot_every {
+        // The log holds this batch already: a failed snapshot is only logged.
+        let live = app.live.read().map_err(|_| poisoned())?;
+        if let Err(e) = app.snapshot(&mut log, &live) {
+            tracing::warn!("snapshot failed (the WAL still holds every batch): {}", chain(&e));
+        }
+    }
+    Ok(axum::Json(v).into_response())
 }
 
 async fn post_score(

@@ -43,6 +43,7 @@ pub struct Metrics {
     watermark_bits: AtomicU64,
     pub snapshots: AtomicU64,
     pub wal_bytes: AtomicU64,
+    pub wal_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -58,6 +59,7 @@ impl Default for Metrics {
             watermark_bits: AtomicU64::new(NO_WATERMARK),
             snapshots: AtomicU64::new(0),
             wal_bytes: AtomicU64::new(0),
+            wal_failures: AtomicU64::new(0),
         }
     }
 }
@@ -125,7 +127,7 @@ impl Metrics {
             let _ = writeln!(o, "{p}_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
             let _ = writeln!(o, "{p}_request_duration_seconds_count{{route=\"{r}\"}} {count}");
         }
-        let gauges: [(&str, &str, &str, f64); 7] = [
+        let gauges: [(&str, &str, &str, f64); 8] = [
             (
                 "linkcast_events_absorbed_total",
                 "counter",
@@ -156,6 +158,12 @@ impl Metrics {
                 "gauge",
                 "Bytes in the current WAL segment.",
                 self.wal_bytes.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_wal_failures_total",
+                "counter",
+                "Batches refused because the WAL could not make them durable (not applied).",
+                self.wal_failures.load(Relaxed) as f64,
             ),
             (
                 "linkcast_resident_memory_bytes",

@@ -20,7 +20,11 @@ pub mod state;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
 #[cfg(all(test, feature = "torch"))]
+mod tests_integrity;
+#[cfg(all(test, feature = "torch"))]
 mod tests_readers;
+#[cfg(all(test, feature = "torch"))]
+mod tests_wal;
 pub mod wal;
 
 use crate::eval::scorer::EvalError;
@@ -52,6 +56,8 @@ pub enum ServeError {
     Eval(#[from] EvalError),
     #[error("store")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Manifest(#[from] crate::util::manifest::ManifestError),
     #[error("live state {path}: {why}")]
     State { path: String, why: String },
     #[error("{path}")]

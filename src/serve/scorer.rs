@@ -232,10 +232,7 @@ impl Scorer {
     /// Absorb one batch of new events (time-ordered, none older than the
     /// watermark). All or nothing: every event is checked before anything changes.
     pub fn ingest(&mut self, events: &[LiveEvent]) -> Result<IngestSummary, ServeError> {
-        if events.is_empty() {
-            return Err(ServeError::Invalid { index: 0, field: "events", why: "empty batch".into() });
-        }
-        self.validate(events)?;
+        self.check_batch(events)?;
         let start = self.store.num_events();
         let nodes_before = self.store.num_nodes();
         self.append(events)?;
@@ -251,6 +248,17 @@ impl Scorer {
             batch: seq,
             watermark_time: self.watermark_time(),
         })
+    }
+
+    /// What `ingest` checks before changing anything: `Ok` with the batch number
+    /// `ingest` would give `events`, or the error it would return. The server logs
+    /// a batch between the two, so only a batch `ingest` will take is logged.
+    pub fn check_batch(&self, events: &[LiveEvent]) -> Result<u64, ServeError> {
+        if events.is_empty() {
+            return Err(ServeError::Invalid { index: 0, field: "events", why: "empty batch".into() });
+        }
+        self.validate(events)?;
+        Ok(self.live.len() as u64 + 1)
     }
 
     fn validate(&self, events: &[LiveEvent]) -> Result<(), ServeError> {

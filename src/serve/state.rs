@@ -8,7 +8,10 @@
 //! live.json            format, base graph size, batches, events, watermark, whether scorer.bin exists
 //! events.jsonl         one line per batch: {"seq": N, "events": [{"src", "dst", "t", "feat"}, ...]}
 //! scorer.safetensors   the scorer's state after the last batch (model memory; absent for baselines)
+//! manifest.xxh3        size and XXH3-64 of the files above (`util::manifest`), written last
 //! ```
+//! [`load`] checks the manifest before reading anything, so a damaged file is refused
+//! by name; a state written before manifests loads with a one-line warning.
 //! Saving is crash-safe: the new directory is written and fsynced beside the old one
 //! (`DIR.tmp-*`), the old one is renamed to `DIR.old`, the new one to `DIR`, then
 //! `DIR.old` is removed. A reader that finds no `DIR` but a `DIR.old` uses the latter,
@@ -21,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::serve::{LiveEvent, ServeError};
+use crate::util::manifest::{self, MANIFEST, Verified};
 
 pub const FORMAT: &str = "linkcast-live-1";
 pub const META: &str = "live.json";
@@ -109,6 +113,7 @@ pub fn save(
                 fs::File::open(&q).and_then(|f| f.sync_all()).map_err(|e| io(&q, e))?;
             }
         }
+        manifest::seal(&tmp)?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -134,6 +139,19 @@ pub fn save(
 
 /// Read a state directory written by [`save`] (use [`locate`] first).
 pub fn load(dir: &Path) -> Result<(LiveMeta, Vec<LiveBatch>), ServeError> {
+    let started = std::time::Instant::now();
+    match manifest::verify(dir)? {
+        Verified::Absent => tracing::warn!(
+            "live state {}: no {MANIFEST} (written before manifests); loading unverified \
+             (`linkcast verify --write-manifest` adds one)",
+            dir.display()
+        ),
+        Verified::Ok { files, bytes } => tracing::info!(
+            "live state {}: {files} files ({bytes} bytes) match {MANIFEST} ({:.3} s)",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        ),
+    }
     let p = dir.join(META);
     let text = fs::read(&p).map_err(|e| io(&p, e))?;
     let meta: LiveMeta = serde_json::from_slice(&text).map_err(|e| bad(&p, e.to_string()))?;

@@ -1,8 +1,9 @@
 //! Write-ahead log of the live ingest batches a server acknowledged.
 //!
 //! One record per `POST /events` batch, appended and `fsync`ed (`File::sync_data`)
-//! before the batch is acknowledged, so a crash loses at most a batch nobody was told
-//! was accepted. The payload is opaque bytes here (the server writes the batch's
+//! before the batch is applied or acknowledged, so a crash loses at most a batch
+//! nobody was told was accepted. A failed append (a full disk) leaves no trace of
+//! its record: it is cut off again, and the next append works once there is room. The payload is opaque bytes here (the server writes the batch's
 //! events as a JSON array of `LiveEvent`, external ids and `f64` times, which
 //! round-trips exactly); this file knows nothing about models, so its tests need no
 //! libtorch.
@@ -97,6 +98,11 @@ pub struct Wal {
     first_seq: u64,
     next_seq: u64,
     bytes: u64,
+    /// Bytes past `bytes` may hold a record that was not made durable (a failed
+    /// write or flush whose removal failed too): removed before the next append.
+    dirty: bool,
+    #[cfg(test)]
+    pub(crate) faults: Faults,
 }
 
 pub fn checksum(seq: u64, payload: &[u8]) -> u64 {
@@ -181,16 +187,26 @@ fn is_tail(bytes: &[u8], offset: usize) -> bool {
     }
 }
 
-/// Makes the records written so far durable (see [`Wal::write`]).
-pub struct WalSync {
-    file: File,
-    path: PathBuf,
+/// Test hook: failures to inject into the next operations (each count is used up
+/// one failure at a time), standing in for a full or failing disk.
+#[cfg(test)]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Faults {
+    /// Write half the record, then fail (ENOSPC).
+    pub write: u32,
+    /// Write the whole record, then fail the flush (EIO).
+    pub sync: u32,
+    /// Fail the truncation that removes a record again.
+    pub truncate: u32,
+    /// Fail the zeroing in place that stands in for a failed truncation.
+    pub scrub: u32,
 }
 
-impl WalSync {
-    pub fn sync(&self) -> Result<(), WalError> {
-        self.file.sync_data().map_err(|e| io(&self.path, e))
-    }
+#[cfg(test)]
+fn take(n: &mut u32) -> bool {
+    let hit = *n > 0;
+    *n = n.saturating_sub(1);
+    hit
 }
 
 impl Wal {
@@ -280,8 +296,17 @@ impl Wal {
             }
         };
         let file = OpenOptions::new().append(true).open(&path).map_err(|e| io(&path, e))?;
-        let mut wal =
-            Wal { dir: dir.to_path_buf(), path, file, first_seq, next_seq: last + 1, bytes: last_len };
+        let mut wal = Wal {
+            dir: dir.to_path_buf(),
+            path,
+            file,
+            first_seq,
+            next_seq: last + 1,
+            bytes: last_len,
+            dirty: false,
+            #[cfg(test)]
+            faults: Faults::default(),
+        };
         if all.last().is_some_and(|r| r.seq < after) {
             // The snapshot is newer than every record (a save whose rotation did not
             // happen): appends must not follow the old records with a gap.
@@ -292,21 +317,23 @@ impl Wal {
 
     fn create_segment(dir: &Path, path: &Path) -> Result<(), WalError> {
         let mut f = OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| io(path, e))?;
-        f.write_all(MAGIC).and_then(|_| f.sync_all()).map_err(|e| io(path, e))?;
+        if let Err(e) = f.write_all(MAGIC).and_then(|_| f.sync_all()) {
+            // No half-made newest segment may outlive a failed rotation: appends go
+            // on in the current one, and a restart must not take this one as newest.
+            drop(f);
+            let _ = fs::remove_file(path);
+            return Err(io(path, e));
+        }
         sync_dir(dir)
     }
 
-    /// Append batch `seq` (must be the next one) and flush it to disk before returning.
+    /// Append batch `seq` (must be the next one) and flush it to disk. On failure
+    /// nothing of the record stays in the log: a partly written or unflushed record
+    /// is cut off again (and, if even that fails, before the next append), so the
+    /// log holds exactly the batches appended with `Ok`, and once the disk has room
+    /// again appends succeed without reopening.
     pub fn append(&mut self, seq: u64, payload: &[u8]) -> Result<(), WalError> {
-        self.write(seq, payload)?.sync()
-    }
-
-    /// Write batch `seq` (must be the next one) without waiting for the disk; the
-    /// returned handle's `sync` makes it durable. The server calls `sync` after
-    /// releasing its lock, so other requests proceed during the flush and one flush
-    /// covers every record written before it (group commit). A failed write leaves
-    /// no half record; a failed sync must stop further writes (the caller's job).
-    pub fn write(&mut self, seq: u64, payload: &[u8]) -> Result<WalSync, WalError> {
+        self.repair()?;
         if seq != self.next_seq {
             return Err(WalError::Sequence { expected: self.next_seq, got: seq });
         }
@@ -314,23 +341,105 @@ impl Wal {
             return Err(WalError::TooLarge(payload.len()));
         }
         let rec = encode(seq, payload);
-        let res = self.file.write_all(&rec).and_then(|_| self.file.try_clone());
-        let file = match res {
-            Ok(f) => f,
-            Err(e) => {
-                // Leave no half record behind for the next append to follow.
-                let _ = self.file.set_len(self.bytes);
-                return Err(io(&self.path, e));
+        if let Err(e) = self.write_and_flush(&rec) {
+            self.dirty = true;
+            if let Err(t) = self.repair() {
+                tracing::error!("{t}; retried before the next append");
             }
-        };
+            return Err(io(&self.path, e));
+        }
         self.bytes += rec.len() as u64;
         self.next_seq += 1;
-        Ok(WalSync { file, path: self.path.clone() })
+        Ok(())
+    }
+
+    fn write_and_flush(&mut self, rec: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if take(&mut self.faults.write) {
+            self.file.write_all(&rec[..rec.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.file.write_all(rec)?;
+        #[cfg(test)]
+        if take(&mut self.faults.sync) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.file.sync_data()
+    }
+
+    /// Cut the segment back to its last durable record, if a failure left more.
+    fn repair(&mut self) -> Result<(), WalError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        match self.cut() {
+            Ok(()) => {
+                self.dirty = false;
+                Ok(())
+            }
+            Err(e) => {
+                // Cannot cut: zero the bytes in place instead (no new blocks needed),
+                // which [`Wal::open`] reads as a torn tail and drops, so a restart
+                // before the cut succeeds does not replay the record either.
+                if let Err(z) = self.scrub() {
+                    tracing::error!(
+                        "write-ahead log {}: neither cut nor zeroed an unflushed record ({e}; {z}); \
+                         a restart now would replay a batch that was not acknowledged",
+                        self.path.display()
+                    );
+                }
+                Err(io(&self.path, e))
+            }
+        }
+    }
+
+    /// Truncate the segment to its last durable record, and flush.
+    fn cut(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if take(&mut self.faults.truncate) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.file.set_len(self.bytes).and_then(|_| self.file.sync_data())
+    }
+
+    /// Overwrite everything past the last durable record with zeros, and flush.
+    fn scrub(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        #[cfg(test)]
+        if take(&mut self.faults.scrub) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        // A handle without O_APPEND: there, Linux's pwrite would append.
+        let f = OpenOptions::new().write(true).open(&self.path)?;
+        let len = f.metadata()?.len();
+        if len > self.bytes {
+            f.write_all_at(&vec![0u8; (len - self.bytes) as usize], self.bytes)?;
+        }
+        f.sync_data()
+    }
+
+    /// Remove batch `seq`, the last one appended (its application failed, so it
+    /// must not be replayed). If the cut fails it is retried before the next append.
+    pub fn remove_last(&mut self, seq: u64, payload_len: usize) -> Result<(), WalError> {
+        if seq + 1 != self.next_seq || self.bytes < (RECORD_HEADER + payload_len) as u64 + MAGIC.len() as u64
+        {
+            return Err(WalError::Sequence { expected: self.next_seq - 1, got: seq });
+        }
+        self.bytes -= (RECORD_HEADER + payload_len) as u64;
+        self.next_seq -= 1;
+        self.dirty = true;
+        self.repair()
+    }
+
+    /// Whether a failed append left bytes that are not yet cut off.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     /// After a snapshot holding batches `1..=through`: start segment `through + 1`
     /// and delete the older segments (their records are all in the snapshot).
     pub fn rotate(&mut self, through: u64) -> Result<(), WalError> {
+        self.repair()?;
         if through + 1 != self.next_seq {
             return Err(WalError::Sequence { expected: self.next_seq, got: through + 1 });
         }
@@ -487,6 +596,42 @@ mod tests {
         bytes.extend(encode(3, b"c"));
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(Wal::open(tmp.path(), 0), Err(WalError::Gap { expected_after: 1, found: 3 })));
+    }
+
+    #[test]
+    fn failed_appends_leave_nothing_and_the_log_recovers_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut wal = write(tmp.path(), 0, 1..=2);
+        let len = wal.segment_bytes();
+        let path = only_segment(tmp.path());
+        // A full disk mid-record, then a failed flush: both cut off at once.
+        wal.faults.write = 1;
+        assert!(wal.append(3, &payload(3)).is_err());
+        wal.faults.sync = 1;
+        assert!(wal.append(3, &payload(3)).is_err());
+        assert_eq!((fs::metadata(&path).unwrap().len(), wal.next_seq(), wal.is_dirty()), (len, 3, false));
+        // The cut fails too: the bytes stay, zeroed, until the next append, which
+        // cuts first, and fails again while the disk still refuses; a reader in
+        // between drops the zeroed tail.
+        wal.faults = Faults { sync: 1, truncate: 2, ..Faults::default() };
+        assert!(wal.append(3, &payload(3)).is_err());
+        assert!(wal.is_dirty() && fs::metadata(&path).unwrap().len() > len);
+        assert!(fs::read(&path).unwrap()[len as usize..].iter().all(|&b| b == 0), "zeroed in place");
+        let o = Wal::open(tmp.path(), 0).unwrap();
+        assert_eq!((o.replay.len(), o.truncated.is_some()), (2, true));
+        drop(o);
+        assert!(wal.append(3, &payload(3)).is_err(), "cannot append over an unremoved record");
+        // Space freed: the same handle appends again.
+        wal.append(3, &payload(33)).unwrap();
+        wal.append(4, &payload(4)).unwrap();
+        // A batch whose application failed is removed again.
+        wal.remove_last(4, payload(4).len()).unwrap();
+        assert_eq!(wal.next_seq(), 4);
+        drop(wal);
+        let o = Wal::open(tmp.path(), 0).unwrap();
+        assert!(o.truncated.is_none());
+        let seqs: Vec<(u64, Vec<u8>)> = o.replay.into_iter().map(|r| (r.seq, r.payload)).collect();
+        assert_eq!(seqs, vec![(1, payload(1)), (2, payload(2)), (3, payload(33))]);
     }
 
     #[test]

@@ -25,6 +25,18 @@ pub enum StoreError {
     #[error("graph directories are little-endian; this host is big-endian and cannot map them")]
     BigEndianHost,
 
+    /// Another writer holds the directory's lock (a compaction in progress).
+    #[error(transparent)]
+    Locked(#[from] crate::util::lock::LockError),
+
+    /// meta.json changed on disk since this store opened it (another writer
+    /// compacted): writing would drop that writer's events.
+    #[error(
+        "{}: the graph changed on disk since it was opened (generation {opened}, now {found}); another \
+         writer compacted it, reopen before compacting", path.display()
+    )]
+    Changed { path: PathBuf, opened: u64, found: u64 },
+
     #[error("{}: invalid meta.json: {error}", path.display())]
     MetaParse { path: PathBuf, error: serde_json::Error },
 

@@ -8,7 +8,9 @@
 //!
 //! Appends go to the in-memory tail; [`TemporalStore::compact`] rewrites the event
 //! files and the shards the tail touched (under new generation names), replaces
-//! meta.json atomically, then remaps. One writer per directory at a time.
+//! meta.json atomically, then remaps. One writer per directory at a time: a
+//! compaction holds `compact.lock` (`util::lock`; a second one is refused at once)
+//! and refuses when meta.json's generation moved since this store opened it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,9 @@ use crate::store::graph::{Graph, ShardCols, delegate_store_queries};
 use crate::store::tail::Tail;
 use crate::store::write::{refuse_big_endian, write_meta};
 use crate::store::{StoreError, TemporalStore};
+
+/// The compaction lock inside a graph directory.
+pub const LOCK_FILE: &str = "compact.lock";
 
 pub struct MmapStore {
     dir: PathBuf,
@@ -214,6 +219,16 @@ impl MmapStore {
     }
 
     fn compact_inner(&mut self) -> Result<(), StoreError> {
+        let what = format!("graph directory {}", self.dir.display());
+        let _lock = crate::util::lock::Lock::exclusive(&self.dir.join(LOCK_FILE), &what, "compaction")?;
+        let on_disk = read_meta(&self.dir)?.generation;
+        if on_disk != self.meta.generation {
+            return Err(StoreError::Changed {
+                path: self.dir.join(META_FILE),
+                opened: self.meta.generation,
+                found: on_disk,
+            });
+        }
         let generation = self.meta.generation + 1;
         let g = &self.graph;
         let sn = g.shard_nodes;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::store::format::{ArrayMeta, HEADER_LEN, META_FILE, check_header, read_meta};
+use crate::store::mmap::LOCK_FILE;
 use crate::store::{EventId, MmapStore, NodeId, StoreError, TemporalStore};
 
 /// Outcome for one array file.
@@ -128,8 +129,10 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, StoreError> {
     let referenced: HashSet<&str> = meta.arrays.iter().map(|a| a.file.as_str()).collect();
     let mut all = Vec::new();
     list_files(dir, Path::new(""), &mut all);
-    let mut unreferenced: Vec<String> =
-        all.into_iter().filter(|f| f != META_FILE && !referenced.contains(f.as_str())).collect();
+    let mut unreferenced: Vec<String> = all
+        .into_iter()
+        .filter(|f| f != META_FILE && f != LOCK_FILE && !referenced.contains(f.as_str()))
+        .collect();
     unreferenced.sort();
     Ok(VerifyReport {
         dir: dir.to_path_buf(),

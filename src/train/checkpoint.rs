@@ -12,7 +12,13 @@
 //! training.png        loss and validation curves
 //! results.json        final validation/test metrics (once training has finished)
 //! resume/             last epoch's weights and optimiser state, for --resume
+//! manifest.xxh3       size and XXH3-64 of every file above (`util::manifest`), written last
 //! ```
+//!
+//! Every reader ([`verify`]: `ModelScorer::open`, `Trainer::resume`) checks the whole
+//! manifest first, so a damaged file is refused by name before any of it is used.
+//! Staging from an older checkpoint checks each file it carries over against the
+//! older manifest, so a new manifest never vouches for damaged bytes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::train::TrainError;
+use crate::util::manifest::{self, MANIFEST, Manifest, Verified};
 
 pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
@@ -31,6 +38,8 @@ pub const PLOT: &str = "training.png";
 pub const RESULTS: &str = "results.json";
 pub const RESUME_WEIGHTS: &str = "resume/last.safetensors";
 pub const RESUME_ADAM: &str = "resume/adam.safetensors";
+/// Every file above, as the manifest module lists them.
+pub const FILES: &[&str] = manifest::MODEL_FILES;
 
 /// Progress of a training run, saved after every epoch.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -70,12 +79,27 @@ impl Staging {
             .map_err(TrainError::io(&parent))?;
         fs::create_dir_all(tmp.path().join("resume")).map_err(TrainError::io(tmp.path()))?;
         if target.is_dir() {
-            for rel in
-                [CONFIG, WEIGHTS, MEMORY, STATE, IDS, METRICS, PLOT, RESULTS, RESUME_WEIGHTS, RESUME_ADAM]
-            {
+            let old = Manifest::read(target)?;
+            if old.is_none() && target.join(CONFIG).is_file() {
+                tracing::warn!(
+                    "{}: no {MANIFEST} (written before manifests); carrying its files over unverified",
+                    target.display()
+                );
+            }
+            for rel in FILES {
                 let from = target.join(rel);
-                if from.is_file() {
-                    fs::copy(&from, tmp.path().join(rel)).map_err(TrainError::io(&from))?;
+                if !from.is_file() {
+                    continue;
+                }
+                let to = tmp.path().join(rel);
+                fs::copy(&from, &to).map_err(TrainError::io(&from))?;
+                if let Some(m) = &old {
+                    let entry = m.get(rel).ok_or_else(|| TrainError::Checkpoint {
+                        path: from.clone(),
+                        msg: format!("not listed in {MANIFEST}; refusing to carry it into a new checkpoint"),
+                    })?;
+                    // The copy is what the new manifest will vouch for: check it.
+                    manifest::check_entry(tmp.path(), entry)?;
                 }
             }
         }
@@ -100,6 +124,8 @@ impl Staging {
     /// Swap the staged directory in: the old one is renamed aside first and removed
     /// after, so at every instant one complete checkpoint exists on disk.
     pub fn commit(self) -> Result<(), TrainError> {
+        sync_files(self.tmp.path())?;
+        manifest::seal(self.tmp.path())?;
         let tmp = self.tmp.keep();
         let old = self.target.with_extension("old");
         if self.target.exists() {
@@ -114,6 +140,37 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// Flush every staged file, so the manifest never outlives the bytes it lists.
+fn sync_files(dir: &Path) -> Result<(), TrainError> {
+    let mut files = Vec::new();
+    manifest::list_files(dir, "", &mut files)?;
+    for f in files {
+        let p = dir.join(f);
+        fs::File::open(&p).and_then(|f| f.sync_all()).map_err(TrainError::io(&p))?;
+    }
+    Ok(())
+}
+
+/// Check every file of the model directory `dir` (from [`locate`]) against its
+/// manifest; one without (written before manifests) loads with a warning.
+pub fn verify(dir: &Path) -> Result<(), TrainError> {
+    let started = std::time::Instant::now();
+    match manifest::verify(dir)? {
+        Verified::Ok { files, bytes } => tracing::info!(
+            "{}: {files} files ({bytes} bytes) match {MANIFEST} ({:.3} s)",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        ),
+        Verified::Absent => tracing::warn!(
+            "{}: no {MANIFEST} (written before manifests); loading unverified \
+             (`linkcast verify --write-manifest {}` adds one)",
+            dir.display(),
+            dir.display()
+        ),
+    }
+    Ok(())
 }
 
 /// The directory to read: `dir`, or its `.old` twin when a swap was interrupted.

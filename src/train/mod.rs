@@ -36,6 +36,8 @@ pub enum TrainError {
     Metric(#[from] crate::eval::metrics::MetricError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Manifest(#[from] crate::util::manifest::ManifestError),
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: std::path::PathBuf, msg: String },
     #[error("io on {path}")]
@@ -58,3 +60,5 @@ impl TrainError {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_integrity;

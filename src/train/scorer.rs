@@ -41,6 +41,7 @@ impl ModelScorer<Box<dyn TemporalModel>> {
     /// Load `model_dir` (written by `linkcast train`) onto `device`.
     pub fn open(model_dir: &Path, device: Device) -> Result<ModelScorer, TrainError> {
         let dir = ck::locate(model_dir)?;
+        ck::verify(&dir)?;
         let config: CheckpointConfig = ck::read_json(&dir, ck::CONFIG)?;
         let model = crate::model::build(config.model.clone(), device, config.train.seed)?;
         load_named(&*model, &dir.join(ck::WEIGHTS))?;

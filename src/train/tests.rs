@@ -165,7 +165,7 @@ fn causality_planted_events_do_not_change_scores() {
     }
 }
 
-fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
+pub(crate) fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
     TrainConfig {
         epochs,
         patience: 10,
@@ -182,7 +182,7 @@ fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
     }
 }
 
-fn trainer(store: &Arc<MemStore>, kind: ModelKind, cfg: TrainConfig, out: &Path) -> Trainer {
+pub(crate) fn trainer(store: &Arc<MemStore>, kind: ModelKind, cfg: TrainConfig, out: &Path) -> Trainer {
     trainer_with(store, tiny(kind, store.num_nodes()), cfg, out)
 }
 

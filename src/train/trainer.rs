@@ -255,6 +255,7 @@ impl Trainer {
     /// Continue from the checkpoint in `out` (its last completed epoch).
     pub fn resume(&mut self) -> Result<(), TrainError> {
         let dir = ck::locate(&self.out)?;
+        ck::verify(&dir)?;
         let saved: CheckpointConfig = ck::read_json(&dir, ck::CONFIG)?;
         let cfg = self.model.config();
         if saved.model != *cfg {

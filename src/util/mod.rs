@@ -1,5 +1,9 @@
-//! Small shared helpers: atomic output, peak memory, progress bars.
+//! Small shared helpers: atomic output, manifests of file checksums, writer locks,
+//! peak memory, plots.
 
 pub mod atomic;
+pub mod dir_check;
+pub mod lock;
+pub mod manifest;
 pub mod mem;
 pub mod plot;

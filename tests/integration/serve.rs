@@ -19,7 +19,7 @@ const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/collegemsg/
 
 /// A tiny TGN trained once per test run (seconds) and shared read-only: servers
 /// keep their live state in their own --state/--wal directories.
-fn model() -> PathBuf {
+pub(crate) fn model() -> PathBuf {
     static MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut m = MODEL.lock().unwrap();
     if let Some(p) = &*m {
@@ -39,8 +39,8 @@ fn model() -> PathBuf {
     dir
 }
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     addr: SocketAddr,
     log: PathBuf,
 }
@@ -48,7 +48,7 @@ struct Server {
 impl Server {
     /// Start `linkcast serve` on a free port with its state in `dir` and wait for
     /// its `listening on ADDR` line.
-    fn start(dir: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
         Self::start_env(dir, extra, &[])
     }
 
@@ -80,18 +80,18 @@ impl Server {
         Client::new(self.addr).unwrap()
     }
 
-    fn health(&self) -> Value {
+    pub(crate) fn health(&self) -> Value {
         let r = self.client().get("/health").unwrap();
         assert_eq!(r.status, 200);
         r.json().unwrap()
     }
 
-    fn post(&self, path: &str, body: &Value) -> Reply {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Reply {
         self.client().post(path, &serde_json::to_vec(body).unwrap()).unwrap()
     }
 
     /// SIGTERM, then wait for a clean exit.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) }, 0);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status}; stderr: {}", std::fs::read_to_string(&self.log).unwrap());

@@ -261,3 +261,29 @@ fn fractional_times_round_trip_exactly() {
     let m = MmapStore::open(&dir).unwrap();
     check_store(&m, &o, "fractional times");
 }
+
+#[test]
+fn two_writers_cannot_compact_one_graph_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("g");
+    let o = Oracle::new(vec![(0, 1, 1.0), (2, 3, 2.0)], 0, false, 4);
+    write_graph(&dir, &o.data(), &WriteOptions::default()).unwrap();
+    let mut a = MmapStore::open(&dir).unwrap();
+    let mut b = MmapStore::open(&dir).unwrap();
+    a.append(1, 2, 3.0, &[]).unwrap();
+    b.append(3, 0, 3.0, &[]).unwrap();
+    // A compaction in progress (its lock held): the second is refused at once.
+    let held = crate::util::lock::Lock::exclusive(&dir.join("compact.lock"), "g", "a test").unwrap();
+    let e = b.compact().unwrap_err().to_string();
+    assert!(e.contains("in use by another writer") && e.contains("a test"), "{e}");
+    drop(held);
+    // One after the other: the second store's view is stale, so it is refused
+    // rather than overwriting the first one's events.
+    a.compact().unwrap();
+    let e = b.compact().unwrap_err().to_string();
+    assert!(e.contains("changed on disk") && e.contains("generation 0, now 1"), "{e}");
+    assert_eq!(MmapStore::open(&dir).unwrap().num_events(), 3, "the first writer's event is kept");
+    // Readers take no lock; verify does not count the lock file as left over.
+    let report = verify(&dir).unwrap();
+    assert!(report.ok && report.unreferenced.is_empty(), "{report:?}");
+}
