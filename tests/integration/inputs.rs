@@ -154,7 +154,8 @@ fn feature_statistics_come_from_the_training_period() {
 }
 
 /// `eval` scores with the statistics saved in the model directory: the same model
-/// with them removed from its config.json scores differently.
+/// with them removed from its config.json (and its manifest rewritten) scores
+/// differently.
 #[test]
 fn eval_applies_the_saved_statistics() {
     let tmp = tempfile::tempdir().unwrap();
@@ -179,5 +180,12 @@ fn eval_applies_the_saved_statistics() {
     assert!(cfg["model"]["feature_scaling"]["edge"]["mean"].is_array());
     cfg["model"].as_object_mut().unwrap().remove("feature_scaling");
     std::fs::write(&path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    // A hand-edited directory no longer matches its manifest and eval refuses it;
+    // the user's way back is to drop the manifest and have verify write a new one.
+    let out = run(&["eval", "--threads", "1", "--device", "cpu", "--json"], &[&m, &g]);
+    assert!(!out.status.success() && text(&out.stderr).contains("manifest"), "{}", text(&out.stderr));
+    std::fs::remove_file(m.join("manifest.xxh3")).unwrap();
+    let out = run(&["verify", "--write-manifest"], &[&m]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_ne!(ap().to_bits(), scaled.to_bits(), "eval ignored the saved statistics");
 }
