@@ -140,7 +140,7 @@ impl MappedTails {
             .truncate(true)
             .open(path)
             .map_err(|e| StoreError::io(path, e))?;
-        file.set_len((cap * 8) as u64).map_err(|e| StoreError::io(path, e))?;
+        reserve(&file, (cap * 8) as u64).map_err(|e| StoreError::io(path, e))?;
         // SAFETY: the file is our private scratch file; nothing else truncates or
         // writes it while it is mapped.
         let map = unsafe { memmap2::MmapMut::map_mut(&file) }.map_err(|e| StoreError::io(path, e))?;
@@ -153,11 +153,24 @@ impl MappedTails {
 
     fn grow(&mut self, path: &Path) -> Result<(), StoreError> {
         let cap = self.map.len() / 8 * 2;
-        self.file.set_len((cap * 8) as u64).map_err(|e| StoreError::io(path, e))?;
+        reserve(&self.file, (cap * 8) as u64).map_err(|e| StoreError::io(path, e))?;
         // SAFETY: as in `with_capacity`; the old map is replaced before any use.
         self.map = unsafe { memmap2::MmapMut::map_mut(&self.file) }.map_err(|e| StoreError::io(path, e))?;
         Ok(())
     }
+}
+
+/// Give the mapped file `len` bytes of real blocks. A sparse file (`set_len`) would
+/// take its blocks when the map is written, and a full disk then kills the process
+/// with SIGBUS; allocated up front, a full disk is an `ENOSPC` error here.
+fn reserve(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a plain syscall on an open descriptor we own.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
 }
 
 /// Insert `x` into sorted `tails[..len]`; returns whether it was appended.

@@ -52,6 +52,8 @@ pub mod time_order;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_disk_full;
+#[cfg(test)]
 mod tests_external;
 #[cfg(test)]
 mod tests_time_order;

@@ -380,6 +380,7 @@ fn ingest(app: &App, events: &[LiveEvent]) -> Result<Response, ApiError> {
         // The log holds this batch already: a failed snapshot is only logged.
         let live = app.live.read().map_err(|_| poisoned())?;
         if let Err(e) = app.snapshot(&mut log, &live) {
+            app.metrics.snapshot_failures.fetch_add(1, Relaxed);
             tracing::warn!("snapshot failed (the WAL still holds every batch): {}", chain(&e));
         }
     }

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub feat_dim: AtomicU64,
     watermark_bits: AtomicU64,
     pub snapshots: AtomicU64,
+    pub snapshot_failures: AtomicU64,
     pub wal_bytes: AtomicU64,
     pub wal_failures: AtomicU64,
 }
@@ -58,6 +59,7 @@ impl Default for Metrics {
             feat_dim: AtomicU64::new(0),
             watermark_bits: AtomicU64::new(NO_WATERMARK),
             snapshots: AtomicU64::new(0),
+            snapshot_failures: AtomicU64::new(0),
             wal_bytes: AtomicU64::new(0),
             wal_failures: AtomicU64::new(0),
         }
@@ -127,7 +129,7 @@ impl Metrics {
             let _ = writeln!(o, "{p}_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
             let _ = writeln!(o, "{p}_request_duration_seconds_count{{route=\"{r}\"}} {count}");
         }
-        let gauges: [(&str, &str, &str, f64); 8] = [
+        let gauges: [(&str, &str, &str, f64); 9] = [
             (
                 "linkcast_events_absorbed_total",
                 "counter",
@@ -152,6 +154,12 @@ impl Metrics {
                 "counter",
                 "Snapshots written by this process.",
                 self.snapshots.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_snapshot_failures_total",
+                "counter",
+                "Snapshots that failed (a full disk); the WAL keeps every batch since the last good one.",
+                self.snapshot_failures.load(Relaxed) as f64,
             ),
             (
                 "linkcast_wal_segment_bytes",

@@ -20,6 +20,8 @@ pub mod state;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
 #[cfg(all(test, feature = "torch"))]
+mod tests_disk_full;
+#[cfg(all(test, feature = "torch"))]
 mod tests_integrity;
 #[cfg(all(test, feature = "torch"))]
 mod tests_readers;

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::serve::{LiveEvent, ServeError};
+use crate::util::faults;
 use crate::util::manifest::{self, MANIFEST, Verified};
 
 pub const FORMAT: &str = "linkcast-live-1";
@@ -94,19 +95,23 @@ pub fn save(
     fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
     let result = (|| {
         let mut meta = meta.clone();
-        meta.scorer_state = write_scorer(&tmp.join(SCORER))?;
+        let p = tmp.join(SCORER);
+        meta.scorer_state = write_scorer(&p)?;
+        if meta.scorer_state {
+            faults::written(&p).map_err(|e| io(&p, e))?;
+        }
         let p = tmp.join(EVENTS);
         let f = fs::File::create(&p).map_err(|e| io(&p, e))?;
-        let mut w = BufWriter::new(f);
+        let mut w = BufWriter::new(faults::guard(&p, f));
         for b in batches {
             serde_json::to_writer(&mut w, b).map_err(|e| bad(&p, e.to_string()))?;
             w.write_all(b"\n").map_err(|e| io(&p, e))?;
         }
         let f = w.into_inner().map_err(|e| io(&p, e.into_error()))?;
-        f.sync_all().map_err(|e| io(&p, e))?;
+        f.get_ref().sync_all().map_err(|e| io(&p, e))?;
         let p = tmp.join(META);
         let text = serde_json::to_vec_pretty(&meta).map_err(|e| bad(&p, e.to_string()))?;
-        fs::write(&p, text).map_err(|e| io(&p, e))?;
+        write_whole(&p, &text).map_err(|e| io(&p, e))?;
         for name in [META, SCORER] {
             let q = tmp.join(name);
             if q.exists() {
@@ -135,6 +140,10 @@ pub fn save(
         fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
     }
     Ok(())
+}
+
+fn write_whole(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    faults::guard(p, fs::File::create(p)?).write_all(bytes)
 }
 
 /// Read a state directory written by [`save`] (use [`locate`] first).

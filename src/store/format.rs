@@ -63,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3Default;
 
 use crate::store::StoreError;
+use crate::util::faults::{Guarded, guard};
 
 pub const FORMAT_NAME: &str = "linkcast-graph";
 pub const FORMAT_VERSION: u32 = 1;
@@ -329,7 +330,7 @@ pub fn check_header(path: &Path, head: &[u8], file_len: u64, am: &ArrayMeta) -> 
 /// `finish` (an error on the way), it removes its half-written file.
 pub struct ArrayWriter {
     path: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<BufWriter<Guarded<File>>>,
     hasher: Xxh3Default,
     meta: ArrayMeta,
     written: u64,
@@ -351,7 +352,7 @@ impl ArrayWriter {
         }
         let f = File::create(&path).map_err(|e| StoreError::io(&path, e))?;
         let mut w = ArrayWriter {
-            out: Some(BufWriter::with_capacity(1 << 20, f)),
+            out: Some(BufWriter::with_capacity(1 << 20, guard(&path, f))),
             hasher: Xxh3Default::new(),
             meta: ArrayMeta { name: name.into(), file, dtype, len, row_width, xxh3: String::new() },
             written: 0,
@@ -385,7 +386,7 @@ impl ArrayWriter {
         }
         let out = self.out.take().expect("ArrayWriter finished twice");
         let f = out.into_inner().map_err(|e| StoreError::io(&self.path, e.into_error()))?;
-        f.sync_all().map_err(|e| StoreError::io(&self.path, e))?;
+        f.get_ref().sync_all().map_err(|e| StoreError::io(&self.path, e))?;
         let mut meta = self.meta.clone();
         meta.xxh3 = format!("{:016x}", self.hasher.digest());
         self.path = PathBuf::new();

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::store::{NodeId, StoreError, Time};
+use crate::util::faults::{Guarded, guard};
 
 /// Maps `f64` to `i64` so that integer order is `f64::total_cmp` order.
 #[inline]
@@ -91,14 +92,14 @@ pub struct RunSpill {
 /// Writes records to one run file.
 struct RunWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Guarded<File>>,
     rows: u64,
 }
 
 impl RunWriter {
     fn create(path: PathBuf) -> Result<Self, StoreError> {
         let f = File::create(&path).map_err(|e| StoreError::io(&path, e))?;
-        Ok(Self { out: BufWriter::with_capacity(1 << 20, f), path, rows: 0 })
+        Ok(Self { out: BufWriter::with_capacity(1 << 20, guard(&path, f)), path, rows: 0 })
     }
 
     fn put(&mut self, rec: &[u8]) -> Result<(), StoreError> {

@@ -35,6 +35,7 @@ use crate::store::format::{
 };
 use crate::store::runs::Record;
 use crate::store::{NodeId, StoreError, Time};
+use crate::util::faults::guard;
 
 /// Elements buffered per column before a write (keeps hashing calls large).
 const BLOCK: usize = 1 << 16;
@@ -437,7 +438,7 @@ fn partition(
     for w in group.clone() {
         let p = bucket(w);
         let f = File::create(&p).map_err(|e| StoreError::io(&p, e))?;
-        outs.push((p, BufWriter::with_capacity(buf_bytes.max(BUCKET_REC), f)));
+        outs.push((p.clone(), BufWriter::with_capacity(buf_bytes.max(BUCKET_REC), guard(&p, f))));
     }
     let (lo, hi) = (starts[group.start], starts.get(group.end).copied().unwrap_or(u32::MAX));
     let mut bytes = 0u64;

@@ -21,11 +21,13 @@
 //! older manifest, so a new manifest never vouches for damaged bytes.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::train::TrainError;
+use crate::util::faults;
 use crate::util::manifest::{self, MANIFEST, Manifest, Verified};
 
 pub const CONFIG: &str = "config.json";
@@ -93,6 +95,7 @@ impl Staging {
                 }
                 let to = tmp.path().join(rel);
                 fs::copy(&from, &to).map_err(TrainError::io(&from))?;
+                faults::written(&to).map_err(TrainError::io(&to))?;
                 if let Some(m) = &old {
                     let entry = m.get(rel).ok_or_else(|| TrainError::Checkpoint {
                         path: from.clone(),
@@ -112,7 +115,14 @@ impl Staging {
 
     pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), TrainError> {
         let p = self.path(rel);
-        fs::write(&p, bytes).map_err(TrainError::io(&p))
+        let write = || faults::guard(&p, fs::File::create(&p)?).write_all(bytes);
+        write().map_err(TrainError::io(&p))
+    }
+
+    /// Charge a file written into the staging directory by libtorch.
+    pub fn written(&self, rel: &str) -> Result<(), TrainError> {
+        let p = self.path(rel);
+        faults::written(&p).map_err(TrainError::io(&p))
     }
 
     pub fn write_json<T: Serialize>(&self, rel: &str, v: &T) -> Result<(), TrainError> {
@@ -197,8 +207,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, rel: &str) -> Result<
 
 /// Append one JSON line to the staged metrics file.
 pub fn append_line(stage: &Staging, rel: &str, v: &serde_json::Value) -> Result<(), TrainError> {
-    use std::io::Write;
     let p = stage.path(rel);
-    let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).map_err(TrainError::io(&p))?;
-    writeln!(f, "{v}").map_err(TrainError::io(&p))
+    let f = fs::OpenOptions::new().create(true).append(true).open(&p).map_err(TrainError::io(&p))?;
+    writeln!(faults::guard(&p, f), "{v}").map_err(TrainError::io(&p))
 }

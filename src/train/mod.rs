@@ -61,4 +61,6 @@ impl TrainError {
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
+mod tests_disk_full;
+#[cfg(test)]
 mod tests_integrity;

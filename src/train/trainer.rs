@@ -613,7 +613,11 @@ impl Trainer {
 
     /// Write the checkpoint directory; `best_now`: the current weights are the best
     /// (their memory is saved with them).
-    fn checkpoint(&self, best_now: bool, outcome: Option<&TrainOutcome>) -> Result<(), TrainError> {
+    pub(crate) fn checkpoint(
+        &self,
+        best_now: bool,
+        outcome: Option<&TrainOutcome>,
+    ) -> Result<(), TrainError> {
         if !self.is_writer() {
             return Ok(());
         }
@@ -626,11 +630,15 @@ impl Trainer {
         };
         stage.write_json(ck::CONFIG, &config)?;
         write_named(&self.best, &stage.path(ck::WEIGHTS))?;
+        stage.written(ck::WEIGHTS)?;
         write_named(&snapshot(&*self.model), &stage.path(ck::RESUME_WEIGHTS))?;
+        stage.written(ck::RESUME_WEIGHTS)?;
         self.adam.save(&stage.path(ck::RESUME_ADAM))?;
+        stage.written(ck::RESUME_ADAM)?;
         let mut state = self.state.clone();
         if best_now {
             if self.model.save_state(&stage.path(ck::MEMORY))? {
+                stage.written(ck::MEMORY)?;
                 state.watermark_events = self.model.absorbed();
                 state.watermark_time = self.model.watermark_time();
             } else {

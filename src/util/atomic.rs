@@ -69,14 +69,14 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut f = tempfile::NamedTempFile::new_in(dir)?;
+    let f = tempfile::NamedTempFile::new_in(dir)?;
     // Temporary files are created 0600; an output is an ordinary file (0644).
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         f.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
-    f.write_all(bytes)?;
+    crate::util::faults::guard(path, f.as_file()).write_all(bytes)?;
     f.as_file().sync_all()?;
     f.persist(path).map_err(|e| e.error)?;
     Ok(())

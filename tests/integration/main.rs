@@ -1,4 +1,5 @@
 mod cli;
+mod disk_full;
 mod dist;
 mod eval;
 mod generate;

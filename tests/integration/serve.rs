@@ -76,7 +76,7 @@ impl Server {
         Server { child, addr: loopback(addr.trim()).unwrap(), log }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(self.addr).unwrap()
     }
 
