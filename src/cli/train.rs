@@ -37,7 +37,7 @@ pub struct Args {
     /// Model directory to write (checkpoint after every epoch, atomically).
     #[arg(short = 'o', long = "output", value_name = "MODEL_DIR")]
     pub output: PathBuf,
-    /// Model preset: tgn, jodie, dyrep, tgat, graphmixer, tpnet or tpnet-lite.
+    /// Model preset: tgn, jodie, dyrep, tgat, graphmixer, tpnet, tpnet-lite or dygformer.
     #[arg(long, default_value = "tgn")]
     pub model: ModelKind,
     /// Training epochs at most (early stopping may end sooner).
@@ -73,10 +73,11 @@ pub struct Args {
     /// Embedding width [default: 100].
     #[arg(long)]
     pub emb_dim: Option<usize>,
-    /// Neighbours per attention layer, or links per node for GraphMixer.
+    /// Neighbours per attention layer, links per node for GraphMixer, or for DyGFormer
+    /// each endpoint's latest interactions (its sequence length minus one) [default: 31].
     #[arg(long)]
     pub neighbors: Option<usize>,
-    /// Attention layers (TGN, TGAT).
+    /// Attention layers (TGN, TGAT), or DyGFormer's transformer blocks [default: 2].
     #[arg(long)]
     pub layers: Option<usize>,
     /// Attention heads [default: 2].
@@ -95,6 +96,12 @@ pub struct Args {
     /// TPNet: decay lambda of walk weights per time unit [default: ln 2 / the validation period].
     #[arg(long)]
     pub decay: Option<f64>,
+    /// DyGFormer: positions per patch; neighbors + 1 must be a multiple [default: 1].
+    #[arg(long)]
+    pub patch_size: Option<usize>,
+    /// DyGFormer: dropout in the transformer while training [default: 0.1].
+    #[arg(long)]
+    pub dropout: Option<f64>,
     /// Message aggregator: last or mean.
     #[arg(long)]
     pub aggregator: Option<Aggregator>,
@@ -289,6 +296,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     if let Some(v) = a.walk_hops {
         mc.walk_hops = v;
+    }
+    if let Some(v) = a.patch_size {
+        mc.patch_size = v;
+    }
+    if let Some(v) = a.dropout {
+        mc.dropout = v;
     }
     if a.no_heuristic_inputs {
         mc.heuristic_inputs = false;

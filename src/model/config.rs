@@ -10,7 +10,8 @@ use crate::store::scaling::FeatureScaling;
 
 /// The model kinds. TGN, JODIE, DyRep and TGAT are presets of one family (memory,
 /// time encoding, attention, decoder); GraphMixer has its own encoder; TPNet and
-/// TPNet-lite share walk-matrix projections (`src/model/tpnet/`).
+/// TPNet-lite share walk-matrix projections (`src/model/tpnet/`); DyGFormer is a
+/// transformer over both endpoints' interaction sequences (`src/model/dygformer/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
@@ -22,6 +23,7 @@ pub enum ModelKind {
     Tpnet,
     #[serde(rename = "tpnet-lite")]
     TpnetLite,
+    Dygformer,
 }
 
 impl FromStr for ModelKind {
@@ -35,9 +37,11 @@ impl FromStr for ModelKind {
             "graphmixer" | "graph-mixer" => ModelKind::Graphmixer,
             "tpnet" => ModelKind::Tpnet,
             "tpnet-lite" | "tpnet_lite" => ModelKind::TpnetLite,
+            "dygformer" => ModelKind::Dygformer,
             _ => {
                 return Err(format!(
-                    "unknown model {s:?}: expected tgn, jodie, dyrep, tgat, graphmixer, tpnet or tpnet-lite"
+                    "unknown model {s:?}: expected tgn, jodie, dyrep, tgat, graphmixer, tpnet, tpnet-lite \
+                     or dygformer"
                 ));
             }
         })
@@ -54,6 +58,7 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Graphmixer => "graphmixer",
             ModelKind::Tpnet => "tpnet",
             ModelKind::TpnetLite => "tpnet-lite",
+            ModelKind::Dygformer => "dygformer",
         };
         f.write_str(s)
     }
@@ -172,6 +177,22 @@ pub struct ModelConfig {
     /// for new models; absent (off) in configs written before it existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub heuristic_inputs: bool,
+    /// DyGFormer: positions per patch `P` (the sequence length `neighbors + 1` must
+    /// be a multiple); 0 in configs of other models.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub patch_size: usize,
+    /// DyGFormer: dropout of the transformer's attention and feed-forward outputs
+    /// while training (never when scoring).
+    #[serde(default, skip_serializing_if = "is_zero_f")]
+    pub dropout: f64,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+fn is_zero_f(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Facts about the training data that some presets size themselves from.
@@ -215,6 +236,8 @@ impl ModelConfig {
             decay: 0.0,
             feature_scaling: None,
             heuristic_inputs: false,
+            patch_size: 0,
+            dropout: 0.0,
         };
         match kind {
             ModelKind::Tgn => {}
@@ -245,6 +268,17 @@ impl ModelConfig {
                 // The lite model reads each endpoint's latest event only.
                 c.neighbors = if kind == ModelKind::Tpnet { 20 } else { 1 };
                 c.heuristic_inputs = kind == ModelKind::TpnetLite;
+            }
+            ModelKind::Dygformer => {
+                // The paper's defaults: sequences of L = 32 (the endpoint and its 31
+                // latest interactions), patches of 1, channels of 50, 2 layers of 2
+                // heads, dropout 0.1.
+                c.memory_dim = 0;
+                c.layers = 2;
+                c.neighbors = 31;
+                c.emb_dim = 50;
+                c.patch_size = 1;
+                c.dropout = 0.1;
             }
         }
         c
@@ -287,7 +321,7 @@ impl ModelConfig {
     /// Sampled neighbour layers the forward pass reads.
     pub fn sampled_layers(&self) -> usize {
         match self.kind {
-            ModelKind::Graphmixer | ModelKind::Tpnet | ModelKind::TpnetLite => 1,
+            ModelKind::Graphmixer | ModelKind::Tpnet | ModelKind::TpnetLite | ModelKind::Dygformer => 1,
             _ => self.layers,
         }
     }
@@ -337,6 +371,25 @@ impl ModelConfig {
             }
             if !(self.decay.is_finite() && self.decay >= 0.0) {
                 return bad(format!("decay must be finite and >= 0, got {}", self.decay));
+            }
+        }
+        if self.kind == ModelKind::Dygformer {
+            if self.layers == 0 || self.patch_size == 0 {
+                return bad("dygformer needs layers >= 1 and patch_size >= 1".into());
+            }
+            if !(self.neighbors + 1).is_multiple_of(self.patch_size) {
+                return bad(format!(
+                    "dygformer's sequence length (neighbors + 1 = {}) must be a multiple of patch_size {}",
+                    self.neighbors + 1,
+                    self.patch_size
+                ));
+            }
+            let width = self.emb_dim * crate::model::dygformer::channels(self);
+            if !width.is_multiple_of(self.heads) {
+                return bad(format!("dygformer's width {width} must be divisible by heads {}", self.heads));
+            }
+            if !(0.0..1.0).contains(&self.dropout) {
+                return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
             }
         }
         if !(self.time_scale.is_finite() && self.time_scale > 0.0) {

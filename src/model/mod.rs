@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dygformer;
 pub mod embedded;
 pub mod graphmixer;
 pub mod gru_gates;

@@ -6,7 +6,7 @@ use tch::Device;
 
 use crate::model::api::TemporalModel;
 use crate::model::config::{ModelConfig, ModelKind};
-use crate::model::{ModelError, graphmixer, tgn, tpnet};
+use crate::model::{ModelError, dygformer, graphmixer, tgn, tpnet};
 
 /// Build the model `cfg` describes on `device`, its weights drawn from `seed`.
 pub fn build(cfg: ModelConfig, device: Device, seed: u64) -> Result<Box<dyn TemporalModel>, ModelError> {
@@ -18,5 +18,6 @@ pub fn build(cfg: ModelConfig, device: Device, seed: u64) -> Result<Box<dyn Temp
         }
         ModelKind::Graphmixer => Box::new(graphmixer::GraphMixer::new(cfg, device)?),
         ModelKind::Tpnet | ModelKind::TpnetLite => Box::new(tpnet::TpNet::new(cfg, device, seed)?),
+        ModelKind::Dygformer => Box::new(dygformer::DyGFormer::new(cfg, device)?),
     })
 }

@@ -166,6 +166,7 @@ fn serving_equals_evaluation_other_models_and_baselines() {
         ModelKind::Graphmixer,
         ModelKind::Tpnet,
         ModelKind::TpnetLite,
+        ModelKind::Dygformer,
     ] {
         serving_equals_evaluation(&|| model(kind));
     }

@@ -47,6 +47,11 @@ pub(crate) fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
     c.time_dim = 8;
     c.emb_dim = 16;
     c.neighbors = if kind == ModelKind::Graphmixer { 6 } else { 5 };
+    if kind == ModelKind::Dygformer {
+        // One block, no dropout: replicas and reruns compare bit for bit.
+        c.layers = 1;
+        c.dropout = 0.0;
+    }
     if matches!(kind, ModelKind::Tpnet | ModelKind::TpnetLite) {
         c.mixer_layers = 1;
         c.projection_dim = 16;
@@ -56,7 +61,7 @@ pub(crate) fn tiny(kind: ModelKind, nodes: u32) -> ModelConfig {
 }
 
 /// Every model kind, for the tests that must hold for all of them.
-pub(crate) const ALL_KINDS: [ModelKind; 7] = [
+pub(crate) const ALL_KINDS: [ModelKind; 8] = [
     ModelKind::Tgn,
     ModelKind::Jodie,
     ModelKind::Dyrep,
@@ -64,6 +69,7 @@ pub(crate) const ALL_KINDS: [ModelKind; 7] = [
     ModelKind::Graphmixer,
     ModelKind::Tpnet,
     ModelKind::TpnetLite,
+    ModelKind::Dygformer,
 ];
 
 pub(crate) fn times(store: &dyn TemporalStore) -> Vec<Time> {
