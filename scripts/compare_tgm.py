@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Peer for linkcast's TPNet: tgm-lib's TPNet (PyPI `tgm-lib`, 0.1.0b1) on a linkcast graph directory.
+"""Peer for linkcast's TPNet and DyGFormer: tgm-lib's (PyPI `tgm-lib`, 0.1.0b1), chosen by `--model
+tpnet|dygformer`, on a linkcast graph directory. The description below is TPNet's; with
+`--model dygformer` the model is tgm's `DyGFormer` encoder (sequences of L = neighbors + 1,
+4 channels, frozen time encoder) with tgm's `LinkPredictor`, and there is no walk state.
 
 Usage:
     python scripts/compare_tgm.py GRAPH_DIR --negatives-file GRAPH_DIR/test-k100-s0.neg
@@ -288,12 +291,16 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu (the comparison's); cuda is wired but untested")
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--model", choices=["tpnet", "dygformer"], default="tpnet",
+                   help="tgm-lib's TPNet or DyGFormer (the defaults below follow linkcast's preset of each)")
     p.add_argument("--walk-hops", type=int, default=3)
-    p.add_argument("--neighbors", type=int, default=20)
+    p.add_argument("--neighbors", type=int, default=None, help="[tpnet 20, dygformer 31 (L = 32)]")
     p.add_argument("--time-dim", type=int, default=100)
-    p.add_argument("--emb-dim", type=int, default=100)
-    p.add_argument("--mixer-layers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--emb-dim", type=int, default=None, help="[tpnet 100, dygformer 50 (channel width c)]")
+    p.add_argument("--mixer-layers", type=int, default=2, help="mixer layers (tpnet) or transformer layers")
+    p.add_argument("--heads", type=int, default=2, help="dygformer's attention heads")
+    p.add_argument("--patch-size", type=int, default=1, help="dygformer's patch size")
+    p.add_argument("--dropout", type=float, default=None, help="[tpnet 0, dygformer 0.1]")
     p.add_argument("--feature-sigmas", type=float, default=3.0)
     p.add_argument("--decoder", choices=["pair", "tgm"], default="pair",
                    help="pair: MLP on [h_u, h_v, f(u, v)] (linkcast's); tgm: tgm's LinkPredictor on [h_u, h_v]")
@@ -306,6 +313,13 @@ def main():
     p.add_argument("--linkcast", default=None, help="linkcast binary to cross-check the split ('none' to skip)")
     p.add_argument("--self-test", action="store_true", help="check the rank convention, split, batches, file reader")
     args = p.parse_args()
+    dyg = args.model == "dygformer"
+    if args.neighbors is None:
+        args.neighbors = 31 if dyg else 20
+    if args.emb_dim is None:
+        args.emb_dim = 50 if dyg else 100
+    if args.dropout is None:
+        args.dropout = 0.1 if dyg else 0.0
     if args.self_test:
         return self_test()
     if not args.graph:
@@ -318,7 +332,7 @@ def main():
     from tgm import DGraph
     from tgm.data import DGData
     from tgm.hooks import HookManager, NegativeEdgeSamplerHook, RecencyNeighborHook, StatelessHook
-    from tgm.nn import LinkPredictor, RandomProjectionModule, Time2Vec, TPNet
+    from tgm.nn import DyGFormer, LinkPredictor, RandomProjectionModule, Time2Vec, TPNet
     from tgm.util.seed import seed_everything
 
     from compare_pyg import (
@@ -427,18 +441,31 @@ def main():
         return hm.execute_active_hooks(sub, sub.materialize())
 
     # ------------------------------------------------ model
-    rp = RandomProjectionModule(
-        num_nodes=num_nodes, num_layer=args.walk_hops, time_decay_weight=decay, beginning_time=0,
-        use_matrix=False, scale_random_projection=True, num_edges=n_events, dim_factor=10,
-        concat_src_dst=True, device=str(dev))
-    if rp.dim != d_linkcast:
-        raise SystemExit(f"projection width: tgm {rp.dim}, linkcast's rule {d_linkcast}")
-    encoder = TPNet(
-        node_feat_dim=0, edge_feat_dim=feat_dim, time_feat_dim=args.time_dim, output_dim=args.emb_dim,
-        num_neighbors=args.neighbors, num_layers=args.mixer_layers, dropout=args.dropout,
-        random_projections=rp, device=str(dev), time_encoder=Time2Vec)
+    rp = None
+    if dyg:
+        # tgm's DyGFormer always has 4 channels (node and edge features zero-width
+        # here when the graph has none); its output width is the transformer's, and
+        # its decoder tgm's LinkPredictor on [h_u, h_v], as in tgm's example.
+        encoder = DyGFormer(
+            node_feat_dim=0, edge_feat_dim=feat_dim, time_feat_dim=args.time_dim,
+            channel_embedding_dim=args.emb_dim, output_dim=4 * args.emb_dim, patch_size=args.patch_size,
+            num_layers=args.mixer_layers, num_heads=args.heads, dropout=args.dropout,
+            max_input_sequence_length=args.neighbors + 1, time_encoder=Time2Vec, device=str(dev))
+        args.decoder = "tgm"
+        c = 4 * args.emb_dim
+    else:
+        rp = RandomProjectionModule(
+            num_nodes=num_nodes, num_layer=args.walk_hops, time_decay_weight=decay, beginning_time=0,
+            use_matrix=False, scale_random_projection=True, num_edges=n_events, dim_factor=10,
+            concat_src_dst=True, device=str(dev))
+        if rp.dim != d_linkcast:
+            raise SystemExit(f"projection width: tgm {rp.dim}, linkcast's rule {d_linkcast}")
+        encoder = TPNet(
+            node_feat_dim=0, edge_feat_dim=feat_dim, time_feat_dim=args.time_dim, output_dim=args.emb_dim,
+            num_neighbors=args.neighbors, num_layers=args.mixer_layers, dropout=args.dropout,
+            random_projections=rp, device=str(dev), time_encoder=Time2Vec)
+        c = args.emb_dim
     encoder.time_encoder.requires_grad_(False)  # linkcast's time frequencies are fixed
-    c = args.emb_dim
     if args.decoder == "pair":
         decoder = torch.nn.Sequential(torch.nn.Linear(2 * c + rp.out_dim, c), torch.nn.ReLU(),
                                       torch.nn.Linear(c, 1)).to(dev)
@@ -460,12 +487,14 @@ def main():
         return decoder(zu, zv)
 
     def absorb(batch):
-        with torch.no_grad():
-            rp.update(batch.edge_src, batch.edge_dst, batch.edge_time)
+        if rp is not None:
+            with torch.no_grad():
+                rp.update(batch.edge_src, batch.edge_dst, batch.edge_time)
 
     def reset():
         hm.reset_state()
-        rp.reset_random_projections(reset_zero=False)  # keep P, as linkcast does
+        if rp is not None:
+            rp.reset_random_projections(reset_zero=False)  # keep P, as linkcast does
 
     def absorb_only(batches):
         with hm.activate("eval"):
@@ -515,7 +544,8 @@ def main():
     log(f"tgm-lib {tgm.__version__}, torch {torch.__version__}, threads {torch.get_num_threads()}; {gdir}: "
         f"{num_nodes} nodes, {n_events} events, feat_dim {feat_dim}, split {a}/{b - a}/{n_events - b}, "
         f"batches {len(train_b)}/{len(val_b)}/{len(test_b)}, negatives in {dst_lo}..{dst_hi}; "
-        f"k {args.walk_hops}, d {rp.dim}, lambda {decay:.6g}, {n_weights} weights")
+        f"{args.model}: " + (f"L {args.neighbors + 1}, P {args.patch_size}, c {args.emb_dim}" if dyg else
+                             f"k {args.walk_hops}, d {rp.dim}, lambda {decay:.6g}") + f", {n_weights} weights")
 
     # ------------------------------------------------ training
     epochs, best, best_state = [], None, None
@@ -645,7 +675,7 @@ def main():
         sk_version = None
     eps = [r["events_per_s"] for r in epochs]
     out = {
-        "peer": "tgm-tpnet",
+        "peer": f"tgm-{args.model}",
         "graph": os.path.abspath(gdir),
         "versions": {"tgm_lib": tgm.__version__, "torch": torch.__version__, "numpy": np.__version__,
                      "torch_geometric": torch_geometric.__version__,
@@ -656,7 +686,9 @@ def main():
         "seed": args.seed,
         "epochs": args.epochs,
         "config": {
-            "walk_hops": args.walk_hops, "projection_dim": rp.dim, "projection_dim_linkcast_rule": d_linkcast,
+            "model": args.model, "heads": args.heads, "patch_size": args.patch_size,
+            "walk_hops": args.walk_hops, "projection_dim": rp.dim if rp is not None else None,
+            "projection_dim_linkcast_rule": d_linkcast,
             "decay": decay, "val_period": val_period, "neighbors": args.neighbors, "time_dim": args.time_dim,
             "emb_dim": c, "mixer_layers": args.mixer_layers, "dropout": args.dropout, "decoder": args.decoder,
             "time_encoder_trainable": False, "lr": args.lr, "batch_size": args.batch_size,

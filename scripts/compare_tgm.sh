@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# linkcast's TPNet against tgm-lib's TPNet (scripts/compare_tgm.py), back to back on the
+# linkcast's TPNet or DyGFormer (MODEL) against tgm-lib's (scripts/compare_tgm.py), back to back on the
 # same CPUs, data, split, batches, sizes and K=100 test negatives.
 #
-# For each DATASET and SEED: linkcast trains (`train --model tpnet`, all EPOCHS epochs:
+# For each DATASET and SEED: linkcast trains (`train --model $MODEL`, all EPOCHS epochs:
 # --patience EPOCHS) and ranks the test part against GRAPH/test-k100-sSEED.neg
 # (`eval --protocol rank`), then the peer does the same with the same settings. The
 # JSON of every run lands in $OUT; $OUT/table.md gets one row per run (training
@@ -12,7 +12,7 @@
 # Resumable: a run whose JSON exists is not redone (FORCE=1 redoes it).
 # Run it on an idle machine (the numbers are throughput on THREADS cores).
 #
-# env: EPOCHS (1), SEEDS ("0 1 2"), DATASETS ("collegemsg wikipedia"),
+# env: MODEL (tpnet or dygformer), EPOCHS (1), SEEDS ("0 1 2"), DATASETS ("collegemsg wikipedia"),
 #      DATA (graph dirs with their .neg files; /work/wt17/runs), OUT (runs/compare-tgm),
 #      BIN (target/release/linkcast), PEER_PY (/work/peer-tgm/bin/python), THREADS (2),
 #      MAX_QUERIES (0 = every test event; else the peer ranks only the first Q, and the
@@ -35,6 +35,7 @@ PEER_PY=${PEER_PY:-/work/peer-tgm/bin/python}
 DATA=${DATA:-/work/wt17/runs}
 OUT=${OUT:-runs/compare-tgm}
 EPOCHS=${EPOCHS:-1}
+MODEL=${MODEL:-tpnet}
 SEEDS=${SEEDS:-"0 1 2"}
 DATASETS=${DATASETS:-"collegemsg wikipedia"}
 THREADS=${THREADS:-2}
@@ -60,12 +61,13 @@ for ds in $DATASETS; do
     neg="$g/test-k100-s$seed.neg"
     [ -f "$neg" ] || { echo "no negative file $neg (linkcast negatives $g --seed $seed -o $neg)" >&2; exit 1; }
     tag="$ds-e$EPOCHS-s$seed"
+    [ "$MODEL" = tpnet ] || tag="$MODEL-$tag"
     cut -d' ' -f1-3 /proc/loadavg >"$OUT/load-$tag.txt"
     if [ "$PEER_ONLY" != 1 ]; then
       m="$OUT/models/linkcast-$tag"
       if todo "$OUT/linkcast-$tag.train.json"; then
         echo "linkcast train $ds seed $seed ($EPOCHS epochs)" >&2
-        "$BIN" -q train "$g" -o "$m" --model tpnet --epochs "$EPOCHS" --patience "$EPOCHS" --seed "$seed" \
+        "$BIN" -q train "$g" -o "$m" --model "$MODEL" --epochs "$EPOCHS" --patience "$EPOCHS" --seed "$seed" \
           --threads "$THREADS" --device cpu --force --json >"$OUT/linkcast-$tag.train.json"
       fi
       if todo "$OUT/linkcast-$tag.eval.json"; then
@@ -75,20 +77,20 @@ for ds in $DATASETS; do
       fi
     fi
     if todo "$OUT/tgm-$tag.json"; then
-      echo "tgm-lib TPNet $ds seed $seed ($EPOCHS epochs)" >&2
+      echo "tgm-lib $MODEL $ds seed $seed ($EPOCHS epochs)" >&2
       # shellcheck disable=SC2086
-      "$PEER_PY" scripts/compare_tgm.py "$g" --negatives-file "$neg" --epochs "$EPOCHS" --seed "$seed" \
+      "$PEER_PY" scripts/compare_tgm.py "$g" --model "$MODEL" --negatives-file "$neg" --epochs "$EPOCHS" --seed "$seed" \
         --threads "$THREADS" --max-queries "$MAX_QUERIES" --linkcast "$LC_FLAG" $PEER_ARGS \
         >"$OUT/tgm-$tag.json" 2>"$OUT/tgm-$tag.log" || { tail -5 "$OUT/tgm-$tag.log" >&2; rm -f "$OUT/tgm-$tag.json"; exit 1; }
     fi
   done
 done
 
-OUT="$OUT" EPOCHS="$EPOCHS" SEEDS="$SEEDS" DATASETS="$DATASETS" "$PEER_PY" - <<'EOF' | tee "$OUT/table.md"
+OUT="$OUT" MODEL="$MODEL" EPOCHS="$EPOCHS" SEEDS="$SEEDS" DATASETS="$DATASETS" "$PEER_PY" - <<'EOF' | tee "$OUT/table.md"
 import json, os
 import numpy as np
 
-out, ep = os.environ["OUT"], os.environ["EPOCHS"]
+out, ep, model = os.environ["OUT"], os.environ["EPOCHS"], os.environ["MODEL"]
 
 def read(p):
     try:
@@ -100,7 +102,7 @@ def read(p):
 def fmt(x, nd=4):
     return "-" if x is None else f"{x:.{nd}f}"
 
-print(f"TPNet, {ep} epoch(s), test ranked against the K=100 files; events/s = training events / "
+print(f"{model}, {ep} epoch(s), test ranked against the K=100 files; events/s = training events / "
       "seconds of the training passes, mean over epochs.\n")
 print("| dataset | seed | linkcast ev/s | tgm-lib ev/s | ratio | linkcast MRR | tgm-lib MRR | "
       "linkcast Hits@10 | tgm-lib Hits@10 | tgm-lib queries | load (1/5/15 min) |")
@@ -109,7 +111,7 @@ targets = []
 for ds in os.environ["DATASETS"].split():
     rows = []
     for seed in os.environ["SEEDS"].split():
-        tag = f"{ds}-e{ep}-s{seed}"
+        tag = f"{ds}-e{ep}-s{seed}" if model == "tpnet" else f"{model}-{ds}-e{ep}-s{seed}"
         tr, ev, pr = (read(f"{out}/{n}") for n in (f"linkcast-{tag}.train.json", f"linkcast-{tag}.eval.json", f"tgm-{tag}.json"))
         lce = float(np.mean([e["events_per_s"] for e in tr["epochs"]])) if tr else None
         lcr = ev["metrics"]["rank"] if ev else {}

@@ -20,7 +20,9 @@
 //! pre-LN transformer (`layers` blocks of `heads` heads, GELU feed-forward of
 //! `4h`, dropout while training) runs over the `2L/P` patches of both sequences;
 //! patches made only of padding are masked as keys and left out of the pooling
-//! (the reference code attends to and averages them). The output is mean-pooled per
+//! (the reference code attends to and averages them), so they are never computed:
+//! every per-token layer runs on the packed non-empty patches, and only attention
+//! sees the padded `[p, 2Np]` layout. The output is mean-pooled per
 //! endpoint, projected, and an MLP decoder scores `[h_u, h_v]`.
 //!
 //! Shapes: `R` endpoint rows (distinct `(node, t)`), `p` pairs, `Np = L / P`
@@ -78,15 +80,29 @@ impl Block {
         }
     }
 
-    /// `x [B, S, h]`, `keys [B, 1, 1, S]` (true: a key to attend to).
-    fn forward(&self, x: &Tensor, keys: &Tensor, heads: i64, dropout: f64, train: bool) -> Tensor {
-        let (b, s, h) = x.size3().expect("[B, S, h]");
-        let qkv =
-            self.qkv.forward(&self.ln1.forward(x)).view([b, s, 3, heads, h / heads]).permute([2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+    /// `x [Nv, h]`: the non-empty patches of `p` pairs of `s` patches each, at the
+    /// flat positions `at` (`[Nv]` into `p * s`); `keys [p, 1, 1, s]` (true: a key to
+    /// attend to). Only attention sees the padded layout; every per-token layer runs
+    /// on the packed patches, whose outputs are all that is ever read.
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        x: &Tensor,
+        at: &Tensor,
+        keys: &Tensor,
+        (p, s): (i64, i64),
+        heads: i64,
+        dropout: f64,
+        train: bool,
+    ) -> Tensor {
+        let h = x.size()[1];
+        let qkv = self.qkv.forward(&self.ln1.forward(x));
+        let full = Tensor::zeros([p * s, 3 * h], (qkv.kind(), qkv.device())).index_copy(0, at, &qkv);
+        let full = full.view([p, s, 3, heads, h / heads]).permute([2, 0, 3, 1, 4]);
+        let (q, k, v) = (full.get(0), full.get(1), full.get(2));
         let a = Tensor::scaled_dot_product_attention(&q, &k, &v, Some(keys), 0.0, false, None, false);
-        let a = self.proj.forward(&a.permute([0, 2, 1, 3]).reshape([b, s, h])).dropout(dropout, train);
-        let x = x + a;
+        let a = a.permute([0, 2, 1, 3]).reshape([p * s, h]).index_select(0, at);
+        let x = x + self.proj.forward(&a).dropout(dropout, train);
         let f =
             self.ff2.forward(&self.ff1.forward(&self.ln2.forward(&x)).gelu("none")).dropout(dropout, train);
         x + f
@@ -285,20 +301,29 @@ impl DyGFormer {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let keys = crate::model::upload(Tensor::from_slice(&keys).view([p, 2 * np]), dev);
+        // Packed non-empty patches: flat position, and pooling segment (2 per pair: u, v).
+        let (mut at, mut seg, mut cnt) = (Vec::new(), Vec::new(), vec![0f32; 2 * p as usize]);
+        for (f, _) in keys.iter().enumerate().filter(|k| *k.1) {
+            let (q, pos) = (f as i64 / (2 * np), f as i64 % (2 * np));
+            let g = 2 * q + i64::from(pos >= np);
+            at.push(f as i64);
+            seg.push(g);
+            cnt[g as usize] += 1.0;
+        }
+        let keys = crate::model::upload(Tensor::from_slice(&keys).view([p, 1, 1, 2 * np]), dev);
+        let (at, seg) = (i64s(&at, dev), i64s(&seg, dev));
         let train = x.requires_grad();
-        let mut x = x;
+        let h = x.size()[2];
+        let mut x = x.view([p * 2 * np, h]).index_select(0, &at);
         for b in &self.blocks {
-            x = b.forward(&x, &keys.view([p, 1, 1, 2 * np]), self.cfg.heads as i64, self.cfg.dropout, train);
+            x = b.forward(&x, &at, &keys, (p, 2 * np), self.cfg.heads as i64, self.cfg.dropout, train);
         }
         // Mean over each endpoint's non-empty patches (its first patch always holds
         // the endpoint itself).
-        let w = keys.to_kind(Kind::Float).unsqueeze(-1);
-        let pool = |from: i64| {
-            let (xs, ws) = (x.narrow(1, from, np), w.narrow(1, from, np));
-            (xs * &ws).sum_dim_intlist(1, false, Kind::Float) / ws.sum_dim_intlist(1, false, Kind::Float)
-        };
-        let (hu, hv) = (self.out.forward(&pool(0)), self.out.forward(&pool(np)));
+        let sums = Tensor::zeros([2 * p, h], (x.kind(), dev)).index_add(0, &seg, &x);
+        let pooled = (sums / f32s(&cnt, &[2 * p, 1], dev)).view([p, 2, h]);
+        let pool = |side: i64| pooled.select(1, side);
+        let (hu, hv) = (self.out.forward(&pool(0)), self.out.forward(&pool(1)));
         self.decoder.forward(&Tensor::cat(&[hu, hv], 1)).squeeze_dim(-1)
     }
 }
