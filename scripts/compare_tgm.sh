@@ -18,7 +18,9 @@
 #      MAX_QUERIES (0 = every test event; else the peer ranks only the first Q, and the
 #      table says its MRR is over fewer queries than linkcast's),
 #      PEER_ONLY (1: skip linkcast, for a check of the peer), PEER_ARGS (extra
-#      compare_tgm.py flags, e.g. "--max-batches 5" or "--decoder tgm")
+#      compare_tgm.py flags, e.g. "--max-batches 5" or "--decoder tgm"), LC_ARGS (extra
+#      linkcast train flags, e.g. "--emb-dim 100"), VARIANT (a tag for runs with LC_ARGS
+#      or PEER_ARGS, so their JSON does not overwrite the default runs')
 # Peer venv: python3 -m venv /work/peer-tgm &&
 #   /work/peer-tgm/bin/pip install torch==2.11.0 tgm-lib numpy scikit-learn
 # As installed on 2026-12-04: tgm-lib 0.1.0b1, torch 2.11.0 (PyPI's default wheel, +cu130,
@@ -42,6 +44,8 @@ THREADS=${THREADS:-2}
 MAX_QUERIES=${MAX_QUERIES:-0}
 PEER_ONLY=${PEER_ONLY:-0}
 PEER_ARGS=${PEER_ARGS:-}
+LC_ARGS=${LC_ARGS:-}
+VARIANT=${VARIANT:-}
 FORCE=${FORCE:-0}
 mkdir -p "$OUT/models"
 [ -x "$PEER_PY" ] || { echo "no peer python $PEER_PY (see the header for the venv)" >&2; exit 1; }
@@ -62,13 +66,15 @@ for ds in $DATASETS; do
     [ -f "$neg" ] || { echo "no negative file $neg (linkcast negatives $g --seed $seed -o $neg)" >&2; exit 1; }
     tag="$ds-e$EPOCHS-s$seed"
     [ "$MODEL" = tpnet ] || tag="$MODEL-$tag"
+    [ -z "$VARIANT" ] || tag="$tag-$VARIANT"
     cut -d' ' -f1-3 /proc/loadavg >"$OUT/load-$tag.txt"
     if [ "$PEER_ONLY" != 1 ]; then
       m="$OUT/models/linkcast-$tag"
       if todo "$OUT/linkcast-$tag.train.json"; then
         echo "linkcast train $ds seed $seed ($EPOCHS epochs)" >&2
+        # shellcheck disable=SC2086
         "$BIN" -q train "$g" -o "$m" --model "$MODEL" --epochs "$EPOCHS" --patience "$EPOCHS" --seed "$seed" \
-          --threads "$THREADS" --device cpu --force --json >"$OUT/linkcast-$tag.train.json"
+          --threads "$THREADS" --device cpu --force --json $LC_ARGS >"$OUT/linkcast-$tag.train.json"
       fi
       if todo "$OUT/linkcast-$tag.eval.json"; then
         echo "linkcast eval $ds seed $seed" >&2
@@ -86,7 +92,7 @@ for ds in $DATASETS; do
   done
 done
 
-OUT="$OUT" MODEL="$MODEL" EPOCHS="$EPOCHS" SEEDS="$SEEDS" DATASETS="$DATASETS" "$PEER_PY" - <<'EOF' | tee "$OUT/table.md"
+OUT="$OUT" MODEL="$MODEL" EPOCHS="$EPOCHS" SEEDS="$SEEDS" DATASETS="$DATASETS" VARIANT="$VARIANT" "$PEER_PY" - <<'EOF' | tee "$OUT/table${VARIANT:+-$VARIANT}.md"
 import json, os
 import numpy as np
 
@@ -112,6 +118,7 @@ for ds in os.environ["DATASETS"].split():
     rows = []
     for seed in os.environ["SEEDS"].split():
         tag = f"{ds}-e{ep}-s{seed}" if model == "tpnet" else f"{model}-{ds}-e{ep}-s{seed}"
+        tag += f"-{os.environ['VARIANT']}" if os.environ.get("VARIANT") else ""
         tr, ev, pr = (read(f"{out}/{n}") for n in (f"linkcast-{tag}.train.json", f"linkcast-{tag}.eval.json", f"tgm-{tag}.json"))
         lce = float(np.mean([e["events_per_s"] for e in tr["epochs"]])) if tr else None
         lcr = ev["metrics"]["rank"] if ev else {}

@@ -171,6 +171,16 @@ pub struct Args {
     /// (ignored when RANK is already set).
     #[arg(long, value_name = "N", requires = "distributed")]
     pub nproc: Option<usize>,
+    /// With --distributed: how long joining the group, and the first exchange after it,
+    /// may wait for every rank to arrive [env LINKCAST_DIST_TIMEOUT; default 600].
+    #[arg(long, value_name = "SECS", requires = "distributed")]
+    pub dist_timeout: Option<u64>,
+    /// With --distributed: how long each gradient exchange waits for the other ranks. A
+    /// rank that dies is noticed at once (its connections close); this bounds the wait
+    /// for one that stalls or is cut off, after which every rank stops with an error and
+    /// `--resume` continues from the last epoch [env LINKCAST_DIST_OP_TIMEOUT; default 300].
+    #[arg(long, value_name = "SECS", requires = "distributed")]
+    pub dist_op_timeout: Option<u64>,
     /// Write per-step records to DIR/rank{R}.json (events scored and absorbed, loss, step
     /// time, bytes exchanged) and the weights and memory after the last epoch to
     /// DIR/rank{R}.safetensors [default with --distributed: MODEL_DIR.ranks].
@@ -220,13 +230,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.output.display()
         );
     }
+    if rank == 0 && a.resume {
+        refuse_foreign_entries(&a.output)?;
+    }
     let replica = match dist_env {
         Some(env) => {
             tracing::info!(rank = env.rank, world = env.world, master = %format!("{}:{}", env.master_addr, env.master_port), "joining the process group");
-            let group = env.join(join_timeout()).with_context(|| {
-                format!("rank {} joining {}:{}", env.rank, env.master_addr, env.master_port)
+            let (join, op) = (join_timeout(a.dist_timeout), op_timeout(a.dist_op_timeout));
+            let group = env.join(join, op).with_context(|| {
+                format!(
+                    "rank {} joining {}:{} (waited up to {} s for the other ranks)",
+                    env.rank,
+                    env.master_addr,
+                    env.master_port,
+                    join.as_secs()
+                )
             })?;
-            Some(Replica { group, env })
+            Some(Replica::new(group, env)?)
         }
         None => None,
     };
@@ -372,6 +392,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut bar: Option<ProgressBar> = None;
     let mut loss_avg = 0.0;
     let show = crate::cli::show_progress();
+    let mut epochs_seen = trainer.state().epochs_done;
     let outcome = trainer.run(&mut |p| match p {
         Progress::EpochStart { epoch, events } => {
             loss_avg = 0.0;
@@ -416,6 +437,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
+            epochs_seen = r.epoch + 1;
             if !crate::cli::quiet() && rank == 0 {
                 let mrr = r
                     .val_rank
@@ -434,10 +456,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 );
             }
         }
-    })?;
+    });
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
+    let outcome = match outcome {
+        Err(e @ linkcast::train::TrainError::Dist(linkcast::dist::DistError::PeerLost { .. })) => {
+            let saved = if epochs_seen > 0 {
+                format!(
+                    "{} holds the last complete epoch ({epochs_seen}): rerun this command with --resume \
+                     once every rank can run",
+                    a.output.display()
+                )
+            } else {
+                "no epoch had completed, so nothing was saved".to_string()
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "rank {rank}: distributed training stopped in epoch {}; {saved}",
+                epochs_seen + 1
+            )));
+        }
+        r => r?,
+    };
     if let Some(dir) = &step_log {
         write_step_log(&trainer, dir, rank, world, threads)?;
     }
@@ -464,11 +504,48 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long joining the group may wait for the other ranks:
+/// A checkpoint is replaced as a whole directory, so anything else in MODEL_DIR
+/// would be dropped by the first epoch's save: above all a served live state and
+/// its write-ahead log (`MODEL_DIR/live`, `MODEL_DIR/live.wal`), which hold
+/// acknowledged events. `--resume` refuses rather than lose them.
+fn refuse_foreign_entries(dir: &std::path::Path) -> anyhow::Result<()> {
+    use linkcast::util::manifest::{MANIFEST, MODEL_FILES};
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut foreign: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != MANIFEST && !MODEL_FILES.iter().any(|f| f.split('/').next() == Some(n.as_str())))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    anyhow::bail!(
+        "{} holds {} besides the checkpoint (a served live state and its write-ahead log hold events \
+         ingested after training); --resume replaces the directory and would drop them: move them out \
+         first, or pass --force instead of --resume to train afresh and discard them",
+        dir.display(),
+        foreign.join(", ")
+    )
+}
+
+/// How long joining the group may wait for the other ranks: `--dist-timeout`, else
 /// `LINKCAST_DIST_TIMEOUT` seconds, 600 by default.
-fn join_timeout() -> std::time::Duration {
-    let s = std::env::var("LINKCAST_DIST_TIMEOUT").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(600);
-    std::time::Duration::from_secs(s.max(1))
+fn join_timeout(flag: Option<u64>) -> std::time::Duration {
+    seconds(flag, "LINKCAST_DIST_TIMEOUT", 600)
+}
+
+/// How long one collective waits for its peers: `--dist-op-timeout`, else
+/// `LINKCAST_DIST_OP_TIMEOUT` seconds, 300 by default. Between two exchanges the
+/// ranks do the same work, except that rank 0 writes the checkpoint at an epoch's
+/// end, so this needs to cover skew and a checkpoint, not a whole epoch.
+fn op_timeout(flag: Option<u64>) -> std::time::Duration {
+    seconds(flag, "LINKCAST_DIST_OP_TIMEOUT", 300)
+}
+
+fn seconds(flag: Option<u64>, var: &str, default: u64) -> std::time::Duration {
+    let s = flag.or_else(|| std::env::var(var).ok().and_then(|v| v.trim().parse::<u64>().ok()));
+    std::time::Duration::from_secs(s.unwrap_or(default).max(1))
 }
 
 fn default_step_log(output: &std::path::Path) -> PathBuf {
@@ -551,7 +628,8 @@ fn launch(a: &Args, n: usize) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the linkcast executable")?;
     // This process serves the rendezvous store, as torchrun's agent does: the kernel
     // picks its port while binding it, so concurrent launches cannot collide.
-    let store = StoreServer::serve("127.0.0.1", join_timeout()).context("serving the rendezvous store")?;
+    let store = StoreServer::serve("127.0.0.1", join_timeout(a.dist_timeout))
+        .context("serving the rendezvous store")?;
     let port = store.port;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let mut children = Vec::with_capacity(n);

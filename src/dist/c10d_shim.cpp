@@ -57,10 +57,13 @@ extern "C" {
 // `prefix`, when not empty, namespaces the keys (torchrun: one per restart). `iface` (a network interface name)
 // or else `host` (an address or hostname of this machine) selects where Gloo
 // listens; both empty: c10d's default device (GLOO_SOCKET_IFNAME, or the address
-// the hostname resolves to). Returns null and sets *err on failure.
+// the hostname resolves to). `timeout_ms` bounds the rendezvous and the connection
+// of every pair; `op_timeout_ms` then bounds each collective, so a rank that died
+// or stalls is reported within it instead of within the (long) join timeout.
+// Returns null and sets *err on failure.
 void* lc_dist_new(const char* master_addr, int port, int rank, int world, int serve,
                   const char* prefix, const char* iface, const char* host, int64_t timeout_ms,
-                  char** err) {
+                  int64_t op_timeout_ms, char** err) {
   Group* g = nullptr;
   guarded(err, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
@@ -68,7 +71,10 @@ void* lc_dist_new(const char* master_addr, int port, int rank, int world, int se
     so.port = static_cast<uint16_t>(port);
     so.isServer = serve != 0;
     so.numWorkers = world;
-    so.waitWorkers = serve != 0;
+    // Every rank counts itself in (a client's wait only adds to the count); the
+    // server then waits until all `world` have. Clients that skip it leave a
+    // rank-0-served store waiting for ever (as a hand-made launch once did).
+    so.waitWorkers = true;
     so.timeout = timeout;
     c10::intrusive_ptr<c10d::Store> store =
         c10::make_intrusive<c10d::TCPStore>(std::string(master_addr), so);
@@ -85,30 +91,38 @@ void* lc_dist_new(const char* master_addr, int port, int rank, int world, int se
     }
     opts->threads = 1;
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
+    pg->setTimeout(std::chrono::milliseconds(op_timeout_ms));
     g = new Group{store, pg};
   });
   return g;
 }
 
 // In-place sum over all ranks of a dense contiguous tensor (CPU, or CUDA staged
-// through the host by Gloo). Every rank ends with the same values.
-int lc_dist_allreduce_sum(void* h, void* tensor, char** err) {
+// through the host by Gloo). Every rank ends with the same values. `timeout_ms`
+// <= 0: the group's collective timeout.
+int lc_dist_allreduce_sum(void* h, void* tensor, int64_t timeout_ms, char** err) {
   return guarded(err, [&] {
     auto* g = static_cast<Group*>(h);
     std::vector<at::Tensor> ts{*static_cast<at::Tensor*>(tensor)};
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
+    if (timeout_ms > 0) {
+      o.timeout = std::chrono::milliseconds(timeout_ms);
+    }
     g->pg->allreduce(ts, o)->wait();
   });
 }
 
-// In-place broadcast of `root`'s tensor to every rank.
-int lc_dist_broadcast(void* h, void* tensor, int root, char** err) {
+// In-place broadcast of `root`'s tensor to every rank (`timeout_ms` as above).
+int lc_dist_broadcast(void* h, void* tensor, int root, int64_t timeout_ms, char** err) {
   return guarded(err, [&] {
     auto* g = static_cast<Group*>(h);
     std::vector<at::Tensor> ts{*static_cast<at::Tensor*>(tensor)};
     c10d::BroadcastOptions o;
     o.rootRank = root;
+    if (timeout_ms > 0) {
+      o.timeout = std::chrono::milliseconds(timeout_ms);
+    }
     g->pg->broadcast(ts, o)->wait();
   });
 }

@@ -48,6 +48,11 @@ pub enum DistError {
     Env(String),
     #[error("c10d {op}: {msg}")]
     C10d { op: &'static str, msg: String },
+    /// A collective failed after the group had formed: a peer died, stalls, or
+    /// cannot be reached. Training cannot go on; `--resume` continues from the
+    /// last checkpoint.
+    #[error("{op} failed on rank {rank} of {world}: {cause} [gloo: {msg}]")]
+    PeerLost { op: &'static str, rank: usize, world: usize, cause: String, msg: String },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }
@@ -112,8 +117,9 @@ impl DistEnv {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
-    /// Join the group (blocks until every rank has).
-    pub fn join(&self, timeout: Duration) -> Result<ProcessGroup, DistError> {
+    /// Join the group (blocks until every rank has, at most `timeout`); each
+    /// collective afterwards waits at most `op_timeout` for its peers.
+    pub fn join(&self, timeout: Duration, op_timeout: Duration) -> Result<ProcessGroup, DistError> {
         ProcessGroup::join(
             &self.master_addr,
             self.master_port,
@@ -122,6 +128,7 @@ impl DistEnv {
             &self.store,
             &self.listen,
             timeout,
+            op_timeout,
         )
     }
 }
@@ -233,13 +240,69 @@ pub struct Exchange {
     pub received_bytes: u64,
 }
 
+/// Names a planned failure of one rank, for the tests (and drills) of a dead rank:
+/// `RANK:STEP:KILL` or `RANK:STEP:STOP`. Rank `RANK` sends itself SIGKILL
+/// (dies) or SIGSTOP (stalls, holding its sockets open) just before its
+/// `STEP`-th gradient exchange of this process (0-based), so the others are in
+/// or about to enter that all-reduce.
+pub const FAULT_VAR: &str = "LINKCAST_DIST_FAULT";
+
+/// A planned failure ([`FAULT_VAR`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub rank: usize,
+    pub step: usize,
+    /// `libc::SIGKILL` or `libc::SIGSTOP`.
+    pub signal: i32,
+}
+
+impl Fault {
+    pub fn parse(v: &str) -> Result<Fault, DistError> {
+        let bad = || DistError::Env(format!("{FAULT_VAR}={v:?}: expected RANK:STEP:KILL or RANK:STEP:STOP"));
+        let mut it = v.trim().split(':');
+        let (Some(r), Some(s), Some(sig), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(bad());
+        };
+        let signal = match sig {
+            "KILL" => libc::SIGKILL,
+            "STOP" => libc::SIGSTOP,
+            _ => return Err(bad()),
+        };
+        Ok(Fault { rank: r.parse().map_err(|_| bad())?, step: s.parse().map_err(|_| bad())?, signal })
+    }
+
+    fn from_env() -> Result<Option<Fault>, DistError> {
+        match std::env::var(FAULT_VAR) {
+            Ok(v) if !v.trim().is_empty() => Fault::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// This process as one data-parallel replica.
 pub struct Replica {
     pub group: ProcessGroup,
     pub env: DistEnv,
+    fault: Option<Fault>,
+    exchanges: std::sync::atomic::AtomicUsize,
 }
 
 impl Replica {
+    /// A replica of `group`, with the planned failure of [`FAULT_VAR`] if one is set.
+    pub fn new(group: ProcessGroup, env: DistEnv) -> Result<Replica, DistError> {
+        let fault = Fault::from_env()?;
+        if let Some(f) = fault
+            && f.rank == group.rank
+        {
+            tracing::warn!(
+                "{FAULT_VAR}: this rank will stop itself (signal {}) at exchange {}",
+                f.signal,
+                f.step
+            );
+        }
+        Ok(Replica { group, env, fault, exchanges: Default::default() })
+    }
+
     pub fn rank(&self) -> usize {
         self.group.rank
     }
@@ -284,6 +347,11 @@ impl Replica {
         let mut buf = Tensor::cat(&parts, 0).contiguous();
         drop(parts);
         let payload_bytes = buf.numel() * kind.elt_size_in_bytes();
+        let step = self.exchanges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(f) = self.fault.filter(|f| f.rank == self.rank() && f.step == step) {
+            // SAFETY: raise only sends a signal to this process.
+            unsafe { libc::raise(f.signal) };
+        }
         let before = socket_bytes();
         let start = Instant::now();
         self.group.all_reduce_sum(&mut buf)?;
@@ -411,8 +479,8 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-            let group = env.join(Duration::from_secs(60)).unwrap();
-            let rep = Replica { group, env };
+            let group = env.join(Duration::from_secs(60), Duration::from_secs(60)).unwrap();
+            let rep = Replica::new(group, env).unwrap();
             let like = vec![
                 Tensor::zeros([2, 2], (Kind::Float, tch::Device::Cpu)),
                 Tensor::zeros([3], (Kind::Float, tch::Device::Cpu)),
@@ -433,5 +501,68 @@ mod tests {
         run(0);
         h.join().unwrap();
         drop(server);
+    }
+
+    fn pair_over_loopback(op_timeout: Duration) -> (StoreServer, impl Fn(usize) -> ProcessGroup + Clone) {
+        let server = StoreServer::serve("127.0.0.1", Duration::from_secs(60)).unwrap();
+        let port = server.port;
+        let join = move |rank: usize| {
+            let env = DistEnv::from_vars(|k| match k {
+                "RANK" => Some(rank.to_string()),
+                "WORLD_SIZE" => Some("2".into()),
+                "MASTER_ADDR" => Some("127.0.0.1".into()),
+                "MASTER_PORT" => Some(port.to_string()),
+                LAUNCHER_STORE_VAR => Some("1".into()),
+                _ => None,
+            })
+            .unwrap();
+            env.join(Duration::from_secs(60), op_timeout).unwrap()
+        };
+        (server, join)
+    }
+
+    /// A peer that leaves (its group dropped: sockets closed, as when a process
+    /// dies) fails the other rank's all-reduce at once, naming the cause; one that
+    /// is alive but never arrives fails it after the op timeout, not the join's.
+    #[test]
+    fn a_lost_peer_fails_the_collective_with_its_cause() {
+        let (_server, join) = pair_over_loopback(Duration::from_secs(2));
+        let j = join.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let g = j(1);
+            // Stay silent until told, then vanish.
+            rx.recv().unwrap();
+            drop(g);
+        });
+        let g = join(0);
+        let mut t = Tensor::ones([4], (Kind::Float, tch::Device::Cpu));
+        let started = Instant::now();
+        let err = g.all_reduce_sum(&mut t).unwrap_err().to_string();
+        let waited = started.elapsed();
+        assert!(err.contains("no answer from another rank within 2 s"), "{err}");
+        assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(20), "{waited:?}");
+        tx.send(()).unwrap();
+        h.join().unwrap();
+        drop(g);
+
+        let (_server, join) = pair_over_loopback(Duration::from_secs(120));
+        let j = join.clone();
+        let h = std::thread::spawn(move || drop(j(1)));
+        let g = join(0);
+        h.join().unwrap();
+        let started = Instant::now();
+        let err = g.all_reduce_sum(&mut t).unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}: {err}", started.elapsed());
+        assert!(err.contains("rank 0 of 2") && err.contains("closed its connection"), "{err}");
+    }
+
+    #[test]
+    fn fault_plans_parse() {
+        assert_eq!(Fault::parse("1:6:KILL").unwrap(), Fault { rank: 1, step: 6, signal: libc::SIGKILL });
+        assert_eq!(Fault::parse("0:0:STOP").unwrap().signal, libc::SIGSTOP);
+        for bad in ["", "1:6", "1:6:TERM", "x:6:KILL", "1:6:KILL:9"] {
+            assert!(Fault::parse(bad).unwrap_err().to_string().contains(FAULT_VAR), "{bad}");
+        }
     }
 }

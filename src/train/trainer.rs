@@ -331,7 +331,7 @@ impl Trainer {
             // seed, or one checkpoint on --resume; this makes it a guarantee).
             for (_, v) in sorted_variables(&*self.model) {
                 let mut t = v.detach().contiguous();
-                rep.group.broadcast(&mut t, 0)?;
+                rep.group.broadcast_within(&mut t, 0, rep.group.join_timeout)?;
                 tch::no_grad(|| v.shallow_clone().copy_(&t));
             }
         }

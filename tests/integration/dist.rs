@@ -42,16 +42,19 @@ fn read_log(dir: &Path, rank: usize) -> serde_json::Value {
 /// both absorbed all of it (stateful models).
 #[test]
 fn two_ranks_match_one_process() {
-    for model in ["tgn", "jodie", "dyrep", "tgat", "graphmixer", "tpnet", "tpnet-lite"] {
+    for model in ["tgn", "jodie", "dyrep", "tgat", "graphmixer", "tpnet", "tpnet-lite", "dygformer"] {
         two_ranks_match_one_process_for(model);
     }
 }
 
 fn two_ranks_match_one_process_for(model: &str) {
-    let stateful = !matches!(model, "tgat" | "graphmixer");
+    let stateful = !matches!(model, "tgat" | "graphmixer" | "dygformer");
     // Small pair models too: few neighbour tokens, narrow projections.
-    let extra: &[&str] =
-        if model.starts_with("tpnet") { &["--neighbors", "5", "--projection-dim", "16"] } else { &[] };
+    let extra: &[&str] = match model {
+        m if m.starts_with("tpnet") => &["--neighbors", "5", "--projection-dim", "16"],
+        "dygformer" => &["--neighbors", "7", "--layers", "1", "--dropout", "0"],
+        _ => &[],
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     let (log1, log2) = (tmp.path().join("log1"), tmp.path().join("log2"));

@@ -107,6 +107,14 @@ fn score_recommend_and_ingest_events_round_trip() {
     let e = fails(&["ingest-events", ms, ev.to_str().unwrap()]);
     assert!(e.contains("1 -> 2") && e.contains("too early"), "{e}");
     assert_eq!(std::fs::read(m.join("live/live.json")).unwrap(), before);
+
+    // Training on over a served directory would drop the live state with the old
+    // checkpoint: refused, naming it, and nothing changes.
+    let weights = std::fs::read(m.join("model.safetensors")).unwrap();
+    let e = fails(&["-q", "train", BUNDLED, "-o", ms, "--resume", "--epochs", "2", "--max-batches", "3"]);
+    assert!(e.contains("live") && e.contains("--force"), "{e}");
+    assert_eq!(std::fs::read(m.join("live/live.json")).unwrap(), before);
+    assert_eq!(std::fs::read(m.join("model.safetensors")).unwrap(), weights);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 mod cli;
 mod disk_full;
 mod dist;
+mod dist_faults;
 mod eval;
 mod generate;
 mod golden;
