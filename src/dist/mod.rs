@@ -467,20 +467,9 @@ mod tests {
     /// Two ranks in threads of this process, over loopback: sums, flags and losses.
     #[test]
     fn two_ranks_exchange_over_loopback() {
-        let server = StoreServer::serve("127.0.0.1", Duration::from_secs(60)).unwrap();
-        let port = server.port;
+        let (server, join) = pair_over_loopback(Duration::from_secs(60));
         let run = move |rank: usize| {
-            let env = DistEnv::from_vars(|k| match k {
-                "RANK" => Some(rank.to_string()),
-                "WORLD_SIZE" => Some("2".into()),
-                "MASTER_ADDR" => Some("127.0.0.1".into()),
-                "MASTER_PORT" => Some(port.to_string()),
-                LAUNCHER_STORE_VAR => Some("1".into()),
-                _ => None,
-            })
-            .unwrap();
-            let group = env.join(Duration::from_secs(60), Duration::from_secs(60)).unwrap();
-            let rep = Replica::new(group, env).unwrap();
+            let rep = join(rank);
             let like = vec![
                 Tensor::zeros([2, 2], (Kind::Float, tch::Device::Cpu)),
                 Tensor::zeros([3], (Kind::Float, tch::Device::Cpu)),
@@ -497,13 +486,15 @@ mod tests {
             assert_eq!(x.payload_bytes, (4 + 3 + 2 + 1) * 4);
             rep.group.barrier().unwrap();
         };
-        let h = std::thread::spawn(move || run(1));
+        let r1 = run.clone();
+        let h = std::thread::spawn(move || r1(1));
         run(0);
         h.join().unwrap();
         drop(server);
     }
 
-    fn pair_over_loopback(op_timeout: Duration) -> (StoreServer, impl Fn(usize) -> ProcessGroup + Clone) {
+    /// A launcher-served store and a function that joins rank `rank` (of 2) to it.
+    fn pair_over_loopback(op_timeout: Duration) -> (StoreServer, impl Fn(usize) -> Replica + Clone) {
         let server = StoreServer::serve("127.0.0.1", Duration::from_secs(60)).unwrap();
         let port = server.port;
         let join = move |rank: usize| {
@@ -516,7 +507,8 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-            env.join(Duration::from_secs(60), op_timeout).unwrap()
+            let group = env.join(Duration::from_secs(60), op_timeout).unwrap();
+            Replica::new(group, env).unwrap()
         };
         (server, join)
     }
@@ -530,12 +522,12 @@ mod tests {
         let j = join.clone();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let h = std::thread::spawn(move || {
-            let g = j(1);
+            let g = j(1).group;
             // Stay silent until told, then vanish.
             rx.recv().unwrap();
             drop(g);
         });
-        let g = join(0);
+        let g = join(0).group;
         let mut t = Tensor::ones([4], (Kind::Float, tch::Device::Cpu));
         let started = Instant::now();
         let err = g.all_reduce_sum(&mut t).unwrap_err().to_string();
@@ -548,8 +540,8 @@ mod tests {
 
         let (_server, join) = pair_over_loopback(Duration::from_secs(120));
         let j = join.clone();
-        let h = std::thread::spawn(move || drop(j(1)));
-        let g = join(0);
+        let h = std::thread::spawn(move || drop(j(1).group));
+        let g = join(0).group;
         h.join().unwrap();
         let started = Instant::now();
         let err = g.all_reduce_sum(&mut t).unwrap_err().to_string();
