@@ -10,6 +10,8 @@ pub mod bench;
 #[cfg(feature = "torch")]
 pub mod dist;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ingest;
 #[cfg(feature = "torch")]
 pub mod model;

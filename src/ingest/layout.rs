@@ -282,7 +282,10 @@ impl Layout {
             // JODIE's header names one column for all features, so rows set the count.
             (Format::Jodie, None) => Some(first_fields),
             _ => Some(names.as_ref().map_or(first_fields, |n| n.len())),
-        };
+        }
+        // Never fewer than the columns used: a header shorter than the rows
+        // must not let a row that lacks the id or time columns through (fuzzing).
+        .map(|e| e.max(min_fields));
         Ok(Layout {
             format,
             split,

@@ -42,7 +42,7 @@ mod layout;
 mod node_features;
 mod num;
 pub mod options;
-mod parquet;
+pub(crate) mod parquet;
 pub mod report;
 mod rows;
 mod source;

@@ -213,8 +213,50 @@ impl RowCtx<'_> {
     }
 }
 
-/// Parse one Parquet file into `b`.
+/// Refuse a footer whose column chunks lie outside a file of `len` bytes. The
+/// parquet crate asserts (panics) on a negative chunk offset or size when it
+/// reaches that chunk, so corrupt metadata must be caught before reading
+/// (found by fuzzing `score`'s query files).
+pub(crate) fn check_chunks(meta: &parquet::file::metadata::ParquetMetaData, len: u64) -> Result<(), String> {
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        for (c, col) in rg.columns().iter().enumerate() {
+            let start = col.dictionary_page_offset().unwrap_or(col.data_page_offset());
+            let size = col.compressed_size();
+            let fits = start >= 0
+                && size >= 0
+                && col.data_page_offset() >= 0
+                && (start as u64).checked_add(size as u64).is_some_and(|end| end <= len);
+            if !fits {
+                return Err(format!(
+                    "corrupt footer: row group {g}, column {c} claims bytes {start}..+{size} of a {len}-byte file"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A panic of the parquet crate on a corrupt file, as this file's error.
+fn contained_error(name: &str, why: String) -> IngestError {
+    let msg = format!("the Parquet reader failed on corrupt data ({why})");
+    IngestError::Parquet { path: name.to_string(), source: parquet::errors::ParquetError::General(msg) }
+}
+
+/// Parse one Parquet file into `b` (a corrupt file is an error, even where the
+/// parquet crate panics on it: see `util::contain`).
 pub(crate) fn ingest_parquet(
+    name: &str,
+    file: File,
+    opts: &IngestOptions,
+    b: &mut Builder,
+    fr: &mut FileReport,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), IngestError> {
+    crate::util::contain::contain(|| ingest_parquet_inner(name, file, opts, b, fr, progress))
+        .unwrap_or_else(|why| Err(contained_error(name, why)))
+}
+
+fn ingest_parquet_inner(
     name: &str,
     file: File,
     opts: &IngestOptions,
@@ -224,7 +266,10 @@ pub(crate) fn ingest_parquet(
 ) -> Result<(), IngestError> {
     let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
     let again = file.try_clone().map_err(|source| IngestError::Open { path: name.to_string(), source })?;
+    let len = file.metadata().map_err(|source| IngestError::Open { path: name.to_string(), source })?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
+    check_chunks(builder.metadata(), len)
+        .map_err(|why| pq_err(parquet::errors::ParquetError::General(why)))?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let total = builder.metadata().file_metadata().num_rows();
     if total <= 0 {
@@ -286,8 +331,16 @@ pub(crate) fn ingest_parquet(
 /// How the numeric columns other than the ids run over the file's first
 /// [`SCAN_LINES`] rows (columns of other types count as not numeric).
 fn scan_columns(name: &str, file: File, layout: &Layout) -> Result<Vec<Trend>, IngestError> {
+    crate::util::contain::contain(|| scan_columns_inner(name, file, layout))
+        .unwrap_or_else(|why| Err(contained_error(name, why)))
+}
+
+fn scan_columns_inner(name: &str, file: File, layout: &Layout) -> Result<Vec<Trend>, IngestError> {
     let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
+    let len = file.metadata().map_err(|source| IngestError::Open { path: name.to_string(), source })?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
+    check_chunks(builder.metadata(), len)
+        .map_err(|why| pq_err(parquet::errors::ParquetError::General(why)))?;
     let width = layout.first_fields.min(SCAN_COLUMNS);
     let cols: Vec<usize> = (0..width).filter(|&c| c != layout.src && c != layout.dst).collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), cols.iter().copied());

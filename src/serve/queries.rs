@@ -141,9 +141,19 @@ fn times_of(path: &Path, col: &ArrayRef, first_row: usize) -> Result<Vec<f64>, S
     Ok(v)
 }
 
+/// A corrupt file is an error, even where the parquet crate panics on it (see
+/// `util::contain`).
 fn read_parquet(path: &Path) -> Result<Vec<Query>, ServeError> {
+    crate::util::contain::contain(|| read_parquet_inner(path)).unwrap_or_else(|why| {
+        Err(input(path, 0, "file", format!("the Parquet reader failed on corrupt data ({why})")))
+    })
+}
+
+fn read_parquet_inner(path: &Path) -> Result<Vec<Query>, ServeError> {
     let f = File::open(path).map_err(|e| io(path, e))?;
+    let len = f.metadata().map_err(|e| io(path, e))?.len();
     let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| input(path, 0, "file", e.to_string()))?;
+    crate::ingest::parquet::check_chunks(b.metadata(), len).map_err(|why| input(path, 0, "file", why))?;
     let schema = b.schema().clone();
     let find = |names: &[&str]| schema.fields().iter().position(|f| names.contains(&f.name().as_str()));
     let (Some(si), Some(di), Some(ti)) = (find(&["src"]), find(&["dst"]), find(&TIME_NAMES)) else {

@@ -50,7 +50,7 @@ pub enum WalError {
     Corrupt { path: String, offset: u64, why: String },
     #[error("write-ahead log {path}: {why}")]
     Format { path: String, why: String },
-    #[error("write-ahead log: batch {found} follows batch {expected_after}; batches {} to {} are missing", expected_after + 1, found - 1)]
+    #[error("write-ahead log: batch {found} follows batch {expected_after}; batches {} to {} are missing", expected_after.saturating_add(1), found.saturating_sub(1))]
     Gap { expected_after: u64, found: u64 },
     #[error("write-ahead log: appending batch {got} but the next batch is {expected}")]
     Sequence { expected: u64, got: u64 },
@@ -224,6 +224,7 @@ impl Wal {
         let mut all: Vec<Record> = Vec::new();
         let mut truncated = None;
         let mut last_len = 0u64;
+        let mut newest_empty = false;
         for (i, (first, path)) in segs.iter().enumerate() {
             let newest = i + 1 == segs.len();
             let mut bytes = Vec::new();
@@ -243,9 +244,11 @@ impl Wal {
                     .and_then(|_| f.sync_data())
                     .map_err(|e| io(path, e))?;
                 last_len = MAGIC.len() as u64;
+                newest_empty = true;
                 continue;
             }
             let (records, bad) = parse(&bytes);
+            newest_empty = records.is_empty();
             if let Some(r) = records.first()
                 && r.seq != *first
             {
@@ -287,6 +290,15 @@ impl Wal {
             return Err(WalError::Gap { expected_after: last, found: *first });
         }
         let (first_seq, path) = match segs.last() {
+            // A newest segment without records must be named for the next batch,
+            // or the next open would refuse the batches appended to it (fuzzing:
+            // an empty `wal-1.log` under a snapshot through batch 1).
+            Some((first, path)) if newest_empty && *first != last + 1 => {
+                let fixed = dir.join(segment_name(last + 1));
+                fs::rename(path, &fixed).map_err(|e| io(path, e))?;
+                sync_dir(dir)?;
+                (last + 1, fixed)
+            }
             Some((first, path)) => (*first, path.clone()),
             None => {
                 let path = dir.join(segment_name(after + 1));

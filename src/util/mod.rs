@@ -2,6 +2,7 @@
 //! peak memory, plots.
 
 pub mod atomic;
+pub mod contain;
 pub mod dir_check;
 pub mod faults;
 pub mod lock;

@@ -3,6 +3,7 @@ mod disk_full;
 mod dist;
 mod dist_faults;
 mod eval;
+mod fuzz;
 mod generate;
 mod golden;
 mod ingest;
