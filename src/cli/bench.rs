@@ -37,6 +37,9 @@ pub enum Harness {
     /// HTTP load on a running `linkcast serve`: requests/s, errors, p50/p99 per request kind.
     #[cfg(feature = "torch")]
     Http(crate::cli::serve::LoadArgs),
+    /// Hostile clients on a running `linkcast serve`: each abuse class's answers, a normal client's p50/p99 beside.
+    #[cfg(feature = "torch")]
+    Abuse(crate::cli::serve::AbuseArgs),
     /// Serving from the library: single-pair latency, batch pairs/s, top-k ms, ingest events/s.
     #[cfg(feature = "torch")]
     Serve(ServeArgs),
@@ -121,6 +124,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Harness::Train(t) => run_train(t),
         #[cfg(feature = "torch")]
         Harness::Http(h) => crate::cli::serve::run_load(h),
+        #[cfg(feature = "torch")]
+        Harness::Abuse(h) => crate::cli::serve::run_abuse(h),
         #[cfg(feature = "torch")]
         Harness::Serve(s) => run_serve(s),
     }

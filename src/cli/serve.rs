@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use linkcast::serve::http::{self, App, Options};
+use linkcast::serve::listen::{Limits, serve_limited};
 use linkcast::serve::load::{self, Kind, LoadSpec};
 
 use crate::cli::live::{LiveArgs, open_scorer};
@@ -27,7 +28,9 @@ use crate::cli::live::{LiveArgs, open_scorer};
 The first line on stdout is `listening on ADDR` (useful with port 0). Every batch
 of POST /events is in the write-ahead log (fsynced) before it is acknowledged; on
 start the snapshot in the state directory is loaded and the log replayed past it.
-Ctrl-C or SIGTERM: finish requests in flight, snapshot, exit.")]
+Ctrl-C or SIGTERM: finish requests in flight, snapshot, exit. A slow or idle
+client cannot hold the server: request heads and whole requests have deadlines,
+kept-alive connections an idle timeout, and connections over the cap get 503.")]
 pub struct Args {
     #[command(flatten)]
     pub live: LiveArgs,
@@ -46,6 +49,28 @@ pub struct Args {
     /// Write-ahead log directory [default: the state directory's path + ".wal"].
     #[arg(long, value_name = "DIR")]
     pub wal: Option<PathBuf>,
+    /// Seconds a client has to send a request's line and headers (then the connection is closed).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub header_timeout: f64,
+    /// Seconds to answer a request, body upload included (then 408 and close).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub request_timeout: f64,
+    /// Seconds a kept-alive connection may sit without a request before it is closed.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub idle_timeout: f64,
+    /// Open connections beyond this are answered 503 and closed.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Largest request line plus headers, in bytes (larger: 431); at least 8192.
+    #[arg(long, default_value_t = 16 << 10, value_name = "BYTES")]
+    pub max_header_bytes: usize,
+}
+
+fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
+    if !(v.is_finite() && v > 0.0 && v < 1e9) {
+        bail!("{flag} {v}: expected a positive number of seconds");
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
 }
 
 fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
@@ -57,6 +82,15 @@ fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let addr = resolve(&a.addr)?;
+    let limits = Limits {
+        header_timeout: seconds("--header-timeout", a.header_timeout)?,
+        request_timeout: seconds("--request-timeout", a.request_timeout)?,
+        idle_timeout: seconds("--idle-timeout", a.idle_timeout)?,
+        max_connections: a.max_connections,
+        max_header_bytes: a.max_header_bytes,
+        ..Limits::default()
+    };
+    limits.validate().map_err(anyhow::Error::msg)?;
     if !addr.ip().is_loopback() && !a.public {
         bail!(
             "--addr {addr} is not a loopback address; the server has no authentication (add --public to allow it)"
@@ -113,7 +147,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {local}").and_then(|_| out.flush()).context("stdout")?;
         drop(out);
-        http::serve(listener, app, http::shutdown_signal()).await.context("serving")
+        serve_limited(listener, app, limits, http::shutdown_signal()).await.context("serving")
     })
 }
 
@@ -191,6 +225,49 @@ pub fn run_load(a: LoadArgs) -> anyhow::Result<()> {
         seed: a.seed,
     };
     let report = load::run_load(&spec).with_context(|| format!("load on {addr}"))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast serve popularity --data runs/collegemsg --state /tmp/pop --header-timeout 2 --idle-timeout 3 &
+  linkcast bench abuse --addr 127.0.0.1:7878 --give-up 10
+
+Loopback only. Posts one setup batch (ids abuse-0, abuse-1): point it at a scratch copy.
+Prints JSON: per abuse class, each case's answers (status codes, or when the server
+hung up) and a normal client's p50/p99 during the class beside its p50/p99 alone.")]
+pub struct AbuseArgs {
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Seconds of normal traffic alone, and at least this long per class.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Silent connections opened at once.
+    #[arg(long, default_value_t = 300)]
+    pub idle_connections: usize,
+    /// Clients sending their headers a byte at a time.
+    #[arg(long, default_value_t = 20)]
+    pub slow_clients: usize,
+    /// Seconds after which a connection the server has not closed counts as "still open".
+    #[arg(long, default_value_t = 30.0)]
+    pub give_up: f64,
+    /// The server's --max-body-bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+}
+
+pub fn run_abuse(a: AbuseArgs) -> anyhow::Result<()> {
+    let spec = linkcast::serve::abuse::AbuseSpec {
+        addr: load::loopback(&a.addr)?,
+        baseline_seconds: seconds("--seconds", a.seconds)?.as_secs_f64(),
+        idle_connections: a.idle_connections,
+        slow_clients: a.slow_clients,
+        give_up: seconds("--give-up", a.give_up)?,
+        max_body_bytes: a.max_body_bytes,
+    };
+    let report =
+        linkcast::serve::abuse::run_abuse(&spec).with_context(|| format!("abuse of {}", spec.addr))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

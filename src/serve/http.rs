@@ -61,6 +61,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::serve::listen::Limits;
 use crate::serve::wal::{Wal, WalError};
 use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK};
 
@@ -493,22 +494,14 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve on `listener` until `shutdown` resolves, then wait for requests in flight
-/// and take a final snapshot.
+/// Serve on `listener` with the default [`Limits`] until `shutdown` resolves, then
+/// wait for requests in flight and take a final snapshot.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
-    axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| HttpError::Io { what: "serving".into(), source })?;
-    let app2 = app.clone();
-    tokio::task::spawn_blocking(move || app2.final_snapshot())
-        .await
-        .map_err(|e| HttpError::Io { what: "final snapshot".into(), source: std::io::Error::other(e) })?
-        .map(|_| ())
+    crate::serve::listen::serve_limited(listener, app, Limits::default(), shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

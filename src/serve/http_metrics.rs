@@ -45,6 +45,8 @@ pub struct Metrics {
     pub snapshot_failures: AtomicU64,
     pub wal_bytes: AtomicU64,
     pub wal_failures: AtomicU64,
+    /// Connection counters, kept by `serve::listen`.
+    pub conn: crate::serve::listen::ConnStats,
 }
 
 impl Default for Metrics {
@@ -58,6 +60,7 @@ impl Default for Metrics {
             batches: AtomicU64::new(0),
             feat_dim: AtomicU64::new(0),
             watermark_bits: AtomicU64::new(NO_WATERMARK),
+            conn: Default::default(),
             snapshots: AtomicU64::new(0),
             snapshot_failures: AtomicU64::new(0),
             wal_bytes: AtomicU64::new(0),
@@ -129,7 +132,38 @@ impl Metrics {
             let _ = writeln!(o, "{p}_request_duration_seconds_sum{{route=\"{r}\"}} {sum}");
             let _ = writeln!(o, "{p}_request_duration_seconds_count{{route=\"{r}\"}} {count}");
         }
-        let gauges: [(&str, &str, &str, f64); 9] = [
+        let c = &self.conn;
+        let gauges: [(&str, &str, &str, f64); 14] = [
+            (
+                "linkcast_http_connections_open",
+                "gauge",
+                "Open client connections.",
+                c.open.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_http_connections_total",
+                "counter",
+                "Connections accepted.",
+                c.accepted.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_http_connections_refused_total",
+                "counter",
+                "Connections over --max-connections, answered 503 and closed.",
+                c.refused.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_http_connections_idle_closed_total",
+                "counter",
+                "Kept-alive connections closed after --idle-timeout without a request.",
+                c.idle_closed.load(Relaxed) as f64,
+            ),
+            (
+                "linkcast_http_request_timeouts_total",
+                "counter",
+                "Requests answered 408 after --request-timeout.",
+                c.timed_out.load(Relaxed) as f64,
+            ),
             (
                 "linkcast_events_absorbed_total",
                 "counter",

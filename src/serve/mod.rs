@@ -11,8 +11,10 @@
 //!
 //! Time convention: graph time units (whatever the input file used), `f64`.
 
+pub mod abuse;
 pub mod bench;
 pub mod http;
+pub mod listen;
 pub mod load;
 pub mod queries;
 pub mod scorer;

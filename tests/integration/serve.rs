@@ -400,3 +400,54 @@ fn load_generator_reports_per_kind_and_refuses_remote_addresses() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
     s.stop();
 }
+
+/// Hostile clients (`linkcast bench abuse`, short limits so it takes seconds):
+/// every case is refused with a 4xx or cut off by a deadline, connections over
+/// the cap get 503, nothing is left open, the normal client never fails, and the
+/// server stops cleanly afterwards.
+#[test]
+fn abused_server_refuses_or_times_out_every_hostile_client_and_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = ["--header-timeout", "1", "--idle-timeout", "2", "--request-timeout", "2"];
+    let s = Server::start(
+        tmp.path(),
+        &[&limits[..], &["--max-connections", "48", "--max-body-bytes", "100000"]].concat(),
+    );
+    let out = linkcast()
+        .args(["bench", "abuse", "--addr", &s.addr.to_string(), "--seconds", "1", "--idle-connections", "64"])
+        .args(["--slow-clients", "4", "--give-up", "8", "--max-body-bytes", "100000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let classes = v["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 10, "{v}");
+    for c in classes {
+        let class = c["class"].as_str().unwrap();
+        assert_eq!(c["normal_errors"], 0, "{class}: the normal client failed: {c}");
+        assert!(c["normal_requests"].as_u64().unwrap() > 0, "{c}");
+        for case in c["cases"].as_array().unwrap() {
+            for (answer, n) in case["answers"].as_object().unwrap() {
+                let code: Option<u16> = answer.parse().ok();
+                let ok = match code {
+                    Some(503) => class == "idle connections",
+                    // k beyond the catalogue ranks the whole catalogue.
+                    Some(200) => case["case"] == "k = 2^64-1",
+                    Some(c) => (400..500).contains(&c),
+                    // Cut off by a deadline: only the slow and the silent.
+                    None => {
+                        answer.starts_with("closed after")
+                            && matches!(class, "slow headers" | "idle connections" | "slow body")
+                    }
+                };
+                assert!(ok, "{class} / {}: {n} x {answer:?}", case["case"]);
+            }
+        }
+    }
+    let by = |name: &str| classes.iter().find(|c| c["class"] == name).unwrap()["cases"][0]["answers"].clone();
+    assert_eq!(by("slow body"), json!({"408": 4}), "the request deadline answers a stalled body");
+    assert!(by("idle connections")["503"].as_u64().unwrap() >= 64 - 48, "{v}");
+    let m = String::from_utf8(s.client().get("/metrics").unwrap().body).unwrap();
+    assert!(m.contains("linkcast_http_connections_refused_total"), "{m}");
+    s.stop();
+}
