@@ -25,6 +25,7 @@ jobs="${JOBS:-1}"
 rustup toolchain list | grep -q '^nightly' || { echo "fuzz.sh: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 2; }
 command -v cargo-fuzz >/dev/null || cargo +stable install cargo-fuzz --locked
 export RAYON_NUM_THREADS=1   # one core per target
+[[ -d /dev/shm ]] || TMPDIR_FUZZ="${TMPDIR:-/tmp}"
 
 budget() {
     if [[ -n "$per_target" ]]; then echo "$per_target"; return; fi
@@ -41,14 +42,17 @@ run_one() {
     mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
     local before; before="$(find "fuzz/artifacts/$t" -type f | wc -l)"
     local start; start="$(date +%s)"
+    local scratch; scratch="$(mktemp -d "${TMPDIR_FUZZ:-/dev/shm}/linkcast-fuzz-$t.XXXXXX")"
     set +e
-    cargo +nightly fuzz run -s none -a "$t" "fuzz/corpus/$t" -- \
+    LINKCAST_FUZZ_SCRATCH="$scratch" cargo +nightly fuzz run -s none -a "$t" "fuzz/corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1
     local rc=$?
     set -e
     local took=$(( $(date +%s) - start ))
-    cargo +nightly fuzz cmin -s none -a "$t" "fuzz/corpus/$t" >"fuzz/logs/$t.cmin.log" 2>&1 || true
+    LINKCAST_FUZZ_SCRATCH="$scratch" cargo +nightly fuzz cmin -s none -a "$t" "fuzz/corpus/$t" \
+        >"fuzz/logs/$t.cmin.log" 2>&1 || true
+    rm -rf "$scratch"
     local execs eps cov ft corpus crashes
     execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)"
     eps="$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)"
@@ -67,4 +71,3 @@ for t in "${targets[@]}"; do
     if (( running >= jobs )); then wait -n || true; running=$((running - 1)); fi
 done
 wait
-rm -rf /dev/shm/linkcast-fuzz-* 2>/dev/null || true

@@ -102,7 +102,10 @@ fn copy_dir(from: &Path, to: &Path) {
         if e.file_type().expect("scratch").is_dir() {
             copy_dir(&e.path(), &to.join(e.file_name()));
         } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).expect("scratch");
+            // read + write, not fs::copy: libFuzzer's timer signal interrupts
+            // copy_file_range, which fs::copy does not retry.
+            std::fs::write(to.join(e.file_name()), std::fs::read(e.path()).expect("scratch"))
+                .expect("scratch");
         }
     }
 }
@@ -140,6 +143,8 @@ pub(crate) fn template_graph() -> &'static (std::path::PathBuf, Vec<std::path::P
             provenance: serde_json::json!({"fuzz": "template"}),
         };
         let dir = scratch().join("graph-template");
+        // A scratch folder may outlive a process (libFuzzer's merge restarts).
+        let _ = std::fs::remove_dir_all(&dir);
         let opts = WriteOptions { shard_nodes: 5, ..WriteOptions::default() };
         write_graph(&dir, &data, &opts).expect("template graph");
         let mut files = Vec::new();

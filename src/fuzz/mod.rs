@@ -55,9 +55,15 @@ pub fn init_scratch(dir: &Path) {
     let _ = SCRATCH.set(dir.to_path_buf());
 }
 
-/// The per-process scratch folder.
+/// The per-process scratch folder: `LINKCAST_FUZZ_SCRATCH` when set (the caller
+/// owns it; `scripts/fuzz.sh` gives each run its own), else a new one.
 fn scratch() -> &'static Path {
     SCRATCH.get_or_init(|| {
+        if let Some(d) = std::env::var_os("LINKCAST_FUZZ_SCRATCH") {
+            let d = PathBuf::from(d);
+            std::fs::create_dir_all(&d).expect("LINKCAST_FUZZ_SCRATCH");
+            return d;
+        }
         let shm = Path::new("/dev/shm");
         let mut b = tempfile::Builder::new();
         b.prefix("linkcast-fuzz-");
