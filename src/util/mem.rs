@@ -150,6 +150,26 @@ impl Drop for RssAnonSampler {
     }
 }
 
+/// Cap glibc's malloc arenas at `n` (`mallopt(M_ARENA_MAX)`); call before the
+/// process starts its threads. glibc's default (8 per core) lets a long-running
+/// server's resident memory creep as its many threads each fragment an arena of
+/// their own: `linkcast serve` read-only over 10 minutes grew 21.7 MB (757 to
+/// 779 MB) with the default and 7 MB (632 to 639 MB) with 2 arenas
+/// (docs/RELIABILITY.md, "A soak"). Returns whether the cap was set (not on
+/// other C libraries).
+pub fn limit_malloc_arenas(n: i32) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets an allocator parameter.
+        n > 0 && unsafe { libc::mallopt(libc::M_ARENA_MAX, n) } == 1
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = n;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,25 +200,5 @@ mod tests {
         if rss_anon_bytes().is_some() {
             assert!(peak >= before + (60 << 20), "peak {peak} before {before}");
         }
-    }
-}
-
-/// Cap glibc's malloc arenas at `n` (`mallopt(M_ARENA_MAX)`); call before the
-/// process starts its threads. glibc's default (8 per core) lets a long-running
-/// server's resident memory creep as its many threads each fragment an arena of
-/// their own: `linkcast serve` read-only over 10 minutes grew 21.7 MB (757 to
-/// 779 MB) with the default and 7 MB (632 to 639 MB) with 2 arenas
-/// (docs/RELIABILITY.md, "A soak"). Returns whether the cap was set (not on
-/// other C libraries).
-pub fn limit_malloc_arenas(n: i32) -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only sets an allocator parameter.
-        n > 0 && unsafe { libc::mallopt(libc::M_ARENA_MAX, n) } == 1
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = n;
-        false
     }
 }
