@@ -63,9 +63,9 @@ pub fn wal(data: &[u8]) {
         _ => std::fs::write(dir.join("wal-1.log"), magic(body)).expect("scratch"),
     }
     let after = u64::from((sel >> 4) & 3);
-    let snapshot = dir.with_file_name("wal-before");
-    let _ = std::fs::remove_dir_all(&snapshot);
-    copy_dir(&dir, &snapshot);
+    // The bytes as given, for the server's recovery below (`Wal::open` truncates a torn tail).
+    let pristine = fresh_dir("wal-before");
+    copy_dir(&dir, &pristine);
     let opened = match Wal::open(&dir, after) {
         Ok(o) => o,
         Err(e) => return check_message("wal open", &e),
@@ -90,7 +90,7 @@ pub fn wal(data: &[u8]) {
     }
     // A server's recovery over the same bytes (snapshot = no batches).
     let mut scorer = crate::fuzz::http::base_scorer(sel);
-    if let Err(e) = recover(&mut scorer, &snapshot) {
+    if let Err(e) = recover(&mut scorer, &pristine) {
         check_message("recover", &e);
     }
 }
@@ -165,7 +165,6 @@ pub fn graph_dir(data: &[u8]) {
     let [file, mode, o0, o1, rest @ ..] = data else { return };
     let (template, files) = template_graph();
     let dir = fresh_dir("graph");
-    std::fs::remove_dir(&dir).expect("scratch");
     copy_dir(template, &dir);
     let target = dir.join(&files[usize::from(*file) % files.len()]);
     let mut bytes = std::fs::read(&target).expect("scratch");

@@ -236,6 +236,16 @@ pub(crate) fn check_chunks(meta: &parquet::file::metadata::ParquetMetaData, len:
     Ok(())
 }
 
+/// The reader's builder over `file`, its footer checked by [`check_chunks`].
+fn open_checked(name: &str, file: File) -> Result<ParquetRecordBatchReaderBuilder<File>, IngestError> {
+    let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
+    let len = file.metadata().map_err(|source| IngestError::Open { path: name.to_string(), source })?.len();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
+    check_chunks(builder.metadata(), len)
+        .map_err(|why| pq_err(parquet::errors::ParquetError::General(why)))?;
+    Ok(builder)
+}
+
 /// A panic of the parquet crate on a corrupt file, as this file's error.
 fn contained_error(name: &str, why: String) -> IngestError {
     let msg = format!("the Parquet reader failed on corrupt data ({why})");
@@ -266,10 +276,7 @@ fn ingest_parquet_inner(
 ) -> Result<(), IngestError> {
     let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
     let again = file.try_clone().map_err(|source| IngestError::Open { path: name.to_string(), source })?;
-    let len = file.metadata().map_err(|source| IngestError::Open { path: name.to_string(), source })?.len();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
-    check_chunks(builder.metadata(), len)
-        .map_err(|why| pq_err(parquet::errors::ParquetError::General(why)))?;
+    let builder = open_checked(name, file)?;
     let names: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     let total = builder.metadata().file_metadata().num_rows();
     if total <= 0 {
@@ -330,17 +337,10 @@ fn ingest_parquet_inner(
 
 /// How the numeric columns other than the ids run over the file's first
 /// [`SCAN_LINES`] rows (columns of other types count as not numeric).
+/// Called only from [`ingest_parquet`], so it runs contained too.
 fn scan_columns(name: &str, file: File, layout: &Layout) -> Result<Vec<Trend>, IngestError> {
-    crate::util::contain::contain(|| scan_columns_inner(name, file, layout))
-        .unwrap_or_else(|why| Err(contained_error(name, why)))
-}
-
-fn scan_columns_inner(name: &str, file: File, layout: &Layout) -> Result<Vec<Trend>, IngestError> {
     let pq_err = |source| IngestError::Parquet { path: name.to_string(), source };
-    let len = file.metadata().map_err(|source| IngestError::Open { path: name.to_string(), source })?.len();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq_err)?;
-    check_chunks(builder.metadata(), len)
-        .map_err(|why| pq_err(parquet::errors::ParquetError::General(why)))?;
+    let builder = open_checked(name, file)?;
     let width = layout.first_fields.min(SCAN_COLUMNS);
     let cols: Vec<usize> = (0..width).filter(|&c| c != layout.src && c != layout.dst).collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), cols.iter().copied());

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -199,38 +198,26 @@ fn trickle(
 /// `n` silent connections; each answer is when (whether) the server closed it.
 fn idle(addr: SocketAddr, n: usize, give_up: Duration) -> Vec<String> {
     let t = Instant::now();
-    let conns: Vec<_> = (0..n).filter_map(|_| TcpStream::connect_timeout(&addr, give_up).ok()).collect();
-    let refused = n - conns.len();
-    let out = Arc::new(Mutex::new(vec!["connect failed".to_string(); refused]));
+    let mut conns: Vec<_> = (0..n).filter_map(|_| TcpStream::connect_timeout(&addr, give_up).ok()).collect();
+    let mut out = vec!["connect failed".to_string(); n - conns.len()];
     std::thread::scope(|sc| {
-        for chunk in conns.chunks(32) {
-            let out = out.clone();
-            sc.spawn(move || {
-                for s in chunk {
-                    let mut s = s;
-                    let _ = s.set_read_timeout(Some(
-                        give_up.saturating_sub(t.elapsed()).max(Duration::from_millis(10)),
-                    ));
-                    let a = answer_ref(&mut s, t, give_up);
-                    out.lock().unwrap_or_else(|p| p.into_inner()).push(a);
-                }
-            });
+        let hs: Vec<_> = conns
+            .chunks_mut(32)
+            .map(|chunk| {
+                sc.spawn(move || {
+                    let each = |s: &mut TcpStream| {
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                        answer(s, t, give_up)
+                    };
+                    chunk.iter_mut().map(each).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in hs {
+            out.extend(h.join().unwrap_or_default());
         }
     });
-    Arc::try_unwrap(out).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).unwrap_or_default()
-}
-
-fn answer_ref(s: &mut &TcpStream, t: Instant, give_up: Duration) -> String {
-    let mut buf = [0u8; 512];
-    match s.read(&mut buf) {
-        Ok(0) => format!("closed after {:.0}s", t.elapsed().as_secs_f64()),
-        Ok(n) => String::from_utf8_lossy(&buf[..n])
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|r| r.get(..3))
-            .map_or_else(|| "bytes".to_string(), str::to_string),
-        Err(_) if t.elapsed() >= give_up => format!("still open after {:.0}s", give_up.as_secs_f64()),
-        Err(e) => format!("error after {:.0}s ({})", t.elapsed().as_secs_f64(), e.kind()),
-    }
+    out
 }
 
 /// The normal client's loop until `stop`: latencies (s) and errors. It holds one
