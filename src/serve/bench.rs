@@ -82,6 +82,10 @@ pub struct ServeReport {
     pub topk: Latency,
     pub ingest_events_per_s: f64,
     pub ingest_batch: Latency,
+    /// Growth of the allocator's bytes in use over the ingest (store, adjacency,
+    /// memory of new nodes, the live batches kept for snapshots), per event: the
+    /// per-event cost a long-running server's memory should grow by. `None` off glibc.
+    pub ingest_heap_bytes_per_event: Option<f64>,
     pub params: ServeBench,
 }
 
@@ -151,8 +155,9 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
     }
     let candidates_per_topk = dsts.len() - usize::from(!ids.is_bipartite());
 
-    let mut batches = Vec::new();
+    let mut batches = Vec::with_capacity(cfg.ingest_events / cfg.ingest_batch.max(1) + 1);
     let mut done = 0;
+    let heap_before = crate::util::mem::heap_in_use_bytes();
     let step = 1.0f64.max(t0.abs() * 1e-12);
     let mut tt = t;
     while done < cfg.ingest_events {
@@ -170,7 +175,10 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         batches.push(ms(start));
         done += m;
     }
+    let heap_after = crate::util::mem::heap_in_use_bytes();
     let ingest_secs = batches.iter().sum::<f64>() / 1e3;
+    let ingest_heap_bytes_per_event =
+        heap_before.zip(heap_after).filter(|_| done > 0).map(|(a, b)| (b as f64 - a as f64) / done as f64);
     Ok(ServeReport {
         target: s.name(),
         nodes: n,
@@ -181,6 +189,7 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         topk: Latency::of(topk),
         ingest_events_per_s: done as f64 / ingest_secs.max(1e-12),
         ingest_batch: Latency::of(batches),
+        ingest_heap_bytes_per_event,
         params: cfg.clone(),
     })
 }

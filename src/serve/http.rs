@@ -134,7 +134,7 @@ pub fn recover(scorer: &mut Scorer, wal_dir: &std::path::Path) -> Result<(Wal, R
     for rec in &opened.covered {
         let events: Vec<LiveEvent> = serde_json::from_slice(&rec.payload)
             .map_err(|source| HttpError::Payload { seq: rec.seq, source })?;
-        let held = (rec.seq as usize).checked_sub(1).and_then(|i| scorer.live_batches().get(i));
+        let held = scorer.live_batch(rec.seq);
         if held.is_none_or(|b| b.seq != rec.seq || b.events != events) {
             return Err(HttpError::Diverged { seq: rec.seq });
         }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::eval::scorer::StreamScorer;
 use crate::serve::ServeError;
 use crate::serve::state::{self, LiveBatch, LiveMeta};
-use crate::store::{IdMap, NodeId, Side, TemporalStore, Time};
+use crate::store::{EventId, IdMap, NodeId, Side, TemporalStore, Time};
 
 /// How `score` and `top_k` treat an external id the graph has never seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -104,7 +104,10 @@ pub struct Scorer {
     unknown: Unknown,
     base_events: usize,
     base_nodes: u32,
-    live: Vec<LiveBatch>,
+    /// End (exclusive event id) of each live batch: the events themselves are the
+    /// store's, and a snapshot or a WAL check rebuilds a batch's external form from
+    /// the store and the id map, so a long-running server holds each event once.
+    live: Vec<usize>,
     watermark: f64,
 }
 
@@ -155,8 +158,9 @@ impl Scorer {
             }
             for b in &batches {
                 s.append(&b.events)?;
+                s.live.push(s.store.num_events());
             }
-            s.live = batches;
+            drop(batches);
             let nodes = s.store.num_nodes() + 1;
             s.target_mut().ensure_nodes(nodes)?;
             if meta.scorer_state && meta.scorer == s.name() {
@@ -241,7 +245,7 @@ impl Scorer {
         target.ensure_nodes(nodes)?;
         target.absorb(self.store.as_ref(), start..end)?;
         let seq = self.live.len() as u64 + 1;
-        self.live.push(LiveBatch { seq, events: events.to_vec() });
+        self.live.push(end);
         Ok(IngestSummary {
             events: events.len(),
             new_nodes: (self.store.num_nodes() - nodes_before) as usize,
@@ -447,11 +451,27 @@ impl Scorer {
             watermark_time: self.watermark_time(),
             scorer_state: false,
         };
-        state::save(dir, &meta, &self.live, |p| Ok(self.target().save_state(p)?))
+        let batches = (1..=self.batches()).map(|seq| self.live_batch(seq).expect("seq in range"));
+        state::save(dir, &meta, batches, |p| Ok(self.target().save_state(p)?))
     }
 
-    /// External ids of the live batches (what was appended since the base graph).
-    pub fn live_batches(&self) -> &[LiveBatch] {
-        &self.live
+    /// Live batch `seq` (1-based) as it was ingested, external ids; `None` past the
+    /// last one.
+    pub fn live_batch(&self, seq: u64) -> Option<LiveBatch> {
+        let i = (seq as usize).checked_sub(1)?;
+        let end = *self.live.get(i)?;
+        let start = if i == 0 { self.base_events } else { self.live[i - 1] };
+        let events = (start..end)
+            .map(|e| {
+                let (src, dst, t) = self.store.event(e as EventId);
+                LiveEvent {
+                    src: self.ids.external(src),
+                    dst: self.ids.external(dst),
+                    t,
+                    feat: self.store.event_feat(e as EventId).to_vec(),
+                }
+            })
+            .collect();
+        Some(LiveBatch { seq, events })
     }
 }

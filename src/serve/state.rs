@@ -80,7 +80,7 @@ pub fn locate(dir: &Path) -> Option<PathBuf> {
 pub fn save(
     dir: &Path,
     meta: &LiveMeta,
-    batches: &[LiveBatch],
+    batches: impl IntoIterator<Item = LiveBatch>,
     write_scorer: impl FnOnce(&Path) -> Result<bool, ServeError>,
 ) -> Result<(), ServeError> {
     let parent = match dir.parent() {
@@ -104,7 +104,7 @@ pub fn save(
         let f = fs::File::create(&p).map_err(|e| io(&p, e))?;
         let mut w = BufWriter::new(faults::guard(&p, f));
         for b in batches {
-            serde_json::to_writer(&mut w, b).map_err(|e| bad(&p, e.to_string()))?;
+            serde_json::to_writer(&mut w, &b).map_err(|e| bad(&p, e.to_string()))?;
             w.write_all(b"\n").map_err(|e| io(&p, e))?;
         }
         let f = w.into_inner().map_err(|e| io(&p, e.into_error()))?;

@@ -51,6 +51,23 @@ pub fn release_free_memory() {
     }
 }
 
+/// Bytes the C allocator has handed out and not had back (glibc `mallinfo2`: small
+/// blocks in every arena plus mmapped ones). Unlike RSS it does not move with
+/// fragmentation or pages the allocator keeps, so the growth of a data structure
+/// can be read from it directly. `None` off glibc.
+pub fn heap_in_use_bytes() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let m = unsafe { libc::mallinfo2() };
+        Some((m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 /// Total physical memory (MemTotal of /proc/meminfo) in bytes.
 pub fn mem_total_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -187,6 +204,16 @@ mod tests {
         if mem_total_bytes().is_some() {
             assert!(parse_size("50%").unwrap() > 0);
         }
+    }
+
+    #[test]
+    fn heap_in_use_counts_a_live_allocation() {
+        let Some(before) = heap_in_use_bytes() else { return };
+        let v = vec![7u8; 8 << 20];
+        let during = heap_in_use_bytes().unwrap();
+        assert!(during >= before + (8 << 20) - 4096, "{before} -> {during}");
+        drop(std::hint::black_box(v));
+        assert!(heap_in_use_bytes().unwrap() < during - (4 << 20));
     }
 
     #[test]
