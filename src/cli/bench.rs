@@ -43,6 +43,35 @@ pub enum Harness {
     /// Serving from the library: single-pair latency, batch pairs/s, top-k ms, ingest events/s.
     #[cfg(feature = "torch")]
     Serve(ServeArgs),
+    /// Retrieve-then-rerank on replayed test queries: recall@k against exhaustive top-k, ms per query.
+    #[cfg(feature = "torch")]
+    Recall(RecallArgs),
+}
+
+#[cfg(feature = "torch")]
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  linkcast bench recall runs/collegemsg-tgn
+  linkcast bench recall runs/wikipedia-tgn --budgets 100,1000 --queries 500
+  linkcast bench recall recency --data datasets/collegemsg/CollegeMsg.txt.gz")]
+pub struct RecallArgs {
+    #[command(flatten)]
+    pub live: crate::cli::live::LiveArgs,
+    /// Retrieval budgets N (candidates per query) to measure.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    pub budgets: Vec<usize>,
+    /// Cut-offs k of recall@k.
+    #[arg(long, value_delimiter = ',', default_value = "10,100")]
+    pub ks: Vec<usize>,
+    /// Test queries, evenly spaced over the test events (each also ranks the whole catalogue).
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Replay batch size [default: the model's, 200 for a baseline].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Train/validation/test split of the graph (as in `linkcast eval`).
+    #[arg(long = "split-spec", default_value_t = linkcast::store::split::SplitSpec::default(), value_name = "SPEC")]
+    pub split_spec: linkcast::store::split::SplitSpec,
 }
 
 #[cfg(feature = "torch")]
@@ -67,6 +96,9 @@ pub struct ServeArgs {
     pub topk_queries: usize,
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// Also time top-k in retrieve-then-rerank mode with this budget.
+    #[arg(long, value_name = "N")]
+    pub retrieve: Option<usize>,
     /// Random events ingested (not saved), in batches of --ingest-batch.
     #[arg(long, default_value_t = 20_000)]
     pub ingest_events: usize,
@@ -128,7 +160,34 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Harness::Abuse(h) => crate::cli::serve::run_abuse(h),
         #[cfg(feature = "torch")]
         Harness::Serve(s) => run_serve(s),
+        #[cfg(feature = "torch")]
+        Harness::Recall(r) => run_recall(r),
     }
+}
+
+#[cfg(feature = "torch")]
+fn run_recall(a: RecallArgs) -> anyhow::Result<()> {
+    use linkcast::serve::recall::{RecallBench, run_recall};
+    let batch =
+        a.batch.or_else(|| crate::cli::ingest_events::model_batch_size(&a.live.target)).unwrap_or(200);
+    let (mut target, store, mut ids) = crate::cli::live::open_parts(&a.live)?;
+    ids.build_index();
+    let split =
+        linkcast::eval::protocol::split_store(&*store, a.split_spec).context("splitting the graph")?;
+    let cfg = RecallBench { budgets: a.budgets, ks: a.ks, queries: a.queries, batch };
+    let pb = crate::cli::bar(cfg.queries.min(split.test.len()) as u64, "queries");
+    let started = std::time::Instant::now();
+    let report =
+        run_recall(target.as_mut(), &*store, &ids, split.test.clone(), &cfg, |n| pb.set_position(n as u64))
+            .context("recall benchmark")?;
+    pb.finish_and_clear();
+    let mut v = serde_json::to_value(&report)?;
+    v["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+    v["threads"] = serde_json::json!(rayon::current_num_threads());
+    v["peak_rss_mb"] = serde_json::json!(linkcast::util::mem::peak_rss_bytes().map(|b| b as f64 / 1e6));
+    v["version"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
 }
 
 #[cfg(feature = "torch")]
@@ -143,6 +202,7 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<()> {
         batch_calls: a.batch_calls,
         topk_queries: a.topk_queries,
         k: a.k,
+        retrieve: a.retrieve,
         ingest_events: a.ingest_events,
         ingest_batch: a.ingest_batch,
         seed: a.seed,

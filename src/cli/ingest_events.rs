@@ -108,7 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn model_batch_size(target: &str) -> Option<usize> {
+pub(crate) fn model_batch_size(target: &str) -> Option<usize> {
     let dir = linkcast::train::checkpoint::locate(std::path::Path::new(target)).ok()?;
     let c: linkcast::train::trainer::CheckpointConfig =
         linkcast::train::checkpoint::read_json(&dir, "config.json").ok()?;

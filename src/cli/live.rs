@@ -67,8 +67,32 @@ fn default_read_flags(bipartite: bool) -> ReadFlags {
     r
 }
 
+/// The target of `a` (model or baseline), its graph and the graph's ids, before any
+/// live state: what a replay (`bench recall`) drives directly.
+pub type Parts = (Box<dyn StreamScorer>, Box<dyn linkcast::store::TemporalStore>, linkcast::store::IdMap);
+
 /// Open the target and its graph, restore the live state, and return the scorer.
 pub fn open_scorer(a: &LiveArgs) -> anyhow::Result<Scorer> {
+    let (target, store, ids) = open_parts(a)?;
+    let state = a.state_dir();
+    let scorer =
+        Scorer::open(target, store, ids, a.unknown, state.as_deref()).with_context(|| match &state {
+            Some(s) => format!("restoring the live state {}", s.display()),
+            None => "replaying the graph".to_string(),
+        })?;
+    tracing::info!(
+        "{}: {} events ({} live batches), {} nodes, watermark {:?}",
+        scorer.name(),
+        scorer.num_events(),
+        scorer.batches(),
+        scorer.num_nodes(),
+        scorer.watermark_time()
+    );
+    Ok(scorer)
+}
+
+/// The target, its graph and ids (see [`Parts`]).
+pub fn open_parts(a: &LiveArgs) -> anyhow::Result<Parts> {
     linkcast::util::mem::keep_freed_memory();
     crate::cli::train::set_threads(a.threads);
     let model_dir = Path::new(&a.target);
@@ -120,21 +144,7 @@ pub fn open_scorer(a: &LiveArgs) -> anyhow::Result<Scorer> {
             ..BaselineConfig::named(name)
         })?
     };
-    let state = a.state_dir();
-    let scorer =
-        Scorer::open(target, store, ids, a.unknown, state.as_deref()).with_context(|| match &state {
-            Some(s) => format!("restoring the live state {}", s.display()),
-            None => "replaying the graph".to_string(),
-        })?;
-    tracing::info!(
-        "{}: {} events ({} live batches), {} nodes, watermark {:?}",
-        scorer.name(),
-        scorer.num_events(),
-        scorer.batches(),
-        scorer.num_nodes(),
-        scorer.watermark_time()
-    );
-    Ok(scorer)
+    Ok((target, store, ids))
 }
 
 /// Parse a time given on the command line (`--at`).

@@ -12,7 +12,8 @@ use crate::cli::live::{LiveArgs, open_scorer, parse_time};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  linkcast recommend runs/collegemsg-tgn --src 42 --at 1098777143 --top-k 10\n  \
-    linkcast recommend runs/wikipedia-tgn --src 17 --at 2678400 --exclude-seen --json"
+    linkcast recommend runs/wikipedia-tgn --src 17 --at 2678400 --exclude-seen --json\n  \
+    linkcast recommend runs/big-tgn --src 42 --at 2000001 --retrieve 1000"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -29,8 +30,13 @@ pub struct Args {
     #[arg(long)]
     pub exclude_seen: bool,
     /// Rank only these candidates: a file with one external id per line.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "retrieve")]
     pub candidates: Option<PathBuf>,
+    /// Retrieve then rerank: score only the N candidates found in the source's
+    /// history, its 2-hop neighbourhood and the most popular destinations (the
+    /// model's top-k among them; recall against all candidates: `bench recall`).
+    #[arg(long, value_name = "N")]
+    pub retrieve: Option<usize>,
     #[arg(long)]
     pub json: bool,
 }
@@ -51,7 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let scorer = open_scorer(&a.live)?;
     let started = std::time::Instant::now();
-    let opts = TopK { k: a.top_k, exclude_seen: a.exclude_seen, candidates };
+    let opts = TopK { k: a.top_k, exclude_seen: a.exclude_seen, candidates, retrieve: a.retrieve };
     let (ranked, cold) =
         scorer.top_k(&a.src, at, &opts).with_context(|| format!("recommending for {} at {}", a.src, a.at))?;
     let ms = started.elapsed().as_secs_f64() * 1e3;

@@ -24,6 +24,8 @@ pub struct ServeBench {
     /// `top_k` calls over every candidate, and `k`.
     pub topk_queries: usize,
     pub k: usize,
+    /// Also time `top_k` in retrieve-then-rerank mode with this budget.
+    pub retrieve: Option<usize>,
     /// Events ingested, in batches of `ingest_batch`.
     pub ingest_events: usize,
     pub ingest_batch: usize,
@@ -38,6 +40,7 @@ impl Default for ServeBench {
             batch_calls: 5,
             topk_queries: 5,
             k: 10,
+            retrieve: None,
             ingest_events: 20_000,
             ingest_batch: 200,
             seed: 0,
@@ -80,6 +83,8 @@ pub struct ServeReport {
     pub single_pair: Latency,
     pub batch_pairs_per_s: f64,
     pub topk: Latency,
+    /// The same sources' top-k with `retrieve`.
+    pub topk_retrieve: Option<Latency>,
     pub ingest_events_per_s: f64,
     pub ingest_batch: Latency,
     /// Growth of the allocator's bytes in use over the ingest (store, adjacency,
@@ -146,12 +151,19 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
     }
 
     let mut topk = Vec::with_capacity(cfg.topk_queries);
-    let opts = TopK { k: cfg.k, exclude_seen: false, candidates: None };
+    let mut topk_retrieve = Vec::with_capacity(cfg.topk_queries);
+    let opts = TopK { k: cfg.k, exclude_seen: false, candidates: None, retrieve: None };
+    let fast = TopK { retrieve: cfg.retrieve, ..opts.clone() };
     for _ in 0..cfg.topk_queries {
         let (a, _) = pair(&mut rng);
         let start = Instant::now();
         s.top_k(&a, t, &opts)?;
         topk.push(ms(start));
+        if cfg.retrieve.is_some() {
+            let start = Instant::now();
+            s.top_k(&a, t, &fast)?;
+            topk_retrieve.push(ms(start));
+        }
     }
     let candidates_per_topk = dsts.len() - usize::from(!ids.is_bipartite());
 
@@ -187,6 +199,7 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         single_pair: Latency::of(single),
         batch_pairs_per_s: pairs as f64 / secs.max(1e-12),
         topk: Latency::of(topk),
+        topk_retrieve: cfg.retrieve.map(|_| Latency::of(topk_retrieve)),
         ingest_events_per_s: done as f64 / ingest_secs.max(1e-12),
         ingest_batch: Latency::of(batches),
         ingest_heap_bytes_per_event,

@@ -8,7 +8,7 @@
 //!   `IngestSummary`.
 //! - `POST /score`: a JSON array of `Query` `[{"src","dst","t"}, ...]` ->
 //!   `{"scores": [{"score","cold_src","cold_dst"}, ...]}` in input order.
-//! - `GET /recommend?src=ID&at=T&k=10&exclude_seen=false&candidates=a,b` ->
+//! - `GET /recommend?src=ID&at=T&k=10&exclude_seen=false&candidates=a,b&retrieve=N` ->
 //!   `{"src","at","cold_src","results":[{"dst","score"}, ...]}` best first.
 //! - `GET /health` -> `{"ok","model","watermark_time","events","nodes","batches",...}`.
 //! - `GET /metrics`: Prometheus text format.
@@ -411,6 +411,8 @@ struct RecommendParams {
     exclude_seen: bool,
     /// Comma-separated external ids to rank instead of every destination.
     candidates: Option<String>,
+    /// Retrieve then rerank: score only this many retrieved candidates.
+    retrieve: Option<usize>,
 }
 
 fn default_k() -> usize {
@@ -429,7 +431,7 @@ async fn get_recommend(
         return Err(api(StatusCode::BAD_REQUEST, "invalid", "k must be at least 1"));
     }
     let candidates = p.candidates.map(|c| c.split(',').map(str::to_string).collect::<Vec<_>>());
-    let opts = TopK { k: p.k, exclude_seen: p.exclude_seen, candidates };
+    let opts = TopK { k: p.k, exclude_seen: p.exclude_seen, candidates, retrieve: p.retrieve };
     read_live(&app, move |live| {
         let (results, cold_src) = live.scorer.top_k(&p.src, p.at, &opts)?;
         Ok(axum::Json(json!({"src": p.src, "at": p.at, "cold_src": cold_src, "results": results}))

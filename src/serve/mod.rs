@@ -17,6 +17,8 @@ pub mod http;
 pub mod listen;
 pub mod load;
 pub mod queries;
+pub mod recall;
+pub mod retrieve;
 pub mod scorer;
 pub mod state;
 #[cfg(all(test, feature = "torch"))]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::scorer::StreamScorer;
 use crate::serve::ServeError;
+use crate::serve::retrieve::{POPULAR_KEEP, Popularity, retrieve};
 use crate::serve::state::{self, LiveBatch, LiveMeta};
 use crate::store::{EventId, IdMap, NodeId, Side, TemporalStore, Time};
 
@@ -76,6 +77,9 @@ pub struct TopK {
     /// Rank only these (external ids); default: every node on the destination side
     /// except the source itself.
     pub candidates: Option<Vec<String>>,
+    /// Retrieve then rerank: only the at most `N` candidates [`crate::serve::retrieve`]
+    /// finds (history, hops, popular) go through the target. Not with `candidates`.
+    pub retrieve: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -109,6 +113,8 @@ pub struct Scorer {
     /// the store and the id map, so a long-running server holds each event once.
     live: Vec<usize>,
     watermark: f64,
+    /// Destination counts for retrieval, kept current by every append.
+    pop: Popularity,
 }
 
 impl Scorer {
@@ -132,6 +138,7 @@ impl Scorer {
         }
         let base_events = store.num_events();
         let base_nodes = store.num_nodes();
+        let pop = Popularity::build(store.as_ref(), base_events, POPULAR_KEEP);
         let mut s = Scorer {
             target: RwLock::new(target),
             store,
@@ -141,6 +148,7 @@ impl Scorer {
             base_nodes,
             live: Vec::new(),
             watermark: f64::NEG_INFINITY,
+            pop,
         };
         s.watermark = s.store.newest_time().unwrap_or(f64::NEG_INFINITY);
         let dir = state.and_then(state::locate);
@@ -312,6 +320,7 @@ impl Scorer {
             let s = self.intern(Side::Src, &e.src);
             let d = self.intern(Side::Dst, &e.dst);
             self.store.append(s, d, e.t, &e.feat)?;
+            self.pop.bump(d);
             self.watermark = self.watermark.max(e.t);
         }
         Ok(())
@@ -400,27 +409,65 @@ impl Scorer {
     pub fn top_k(&self, src: &str, t: f64, opts: &TopK) -> Result<(Vec<Ranked>, bool), ServeError> {
         self.check_time(0, t)?;
         let (s, cold) = self.resolve(0, "src", Side::Src, src)?;
-        let mut cand: Vec<NodeId> = match &opts.candidates {
-            Some(list) => {
+        let mut cand: Vec<NodeId> = match (&opts.candidates, opts.retrieve) {
+            (Some(_), Some(_)) => {
+                return Err(ServeError::Invalid {
+                    index: 0,
+                    field: "retrieve",
+                    why:
+                        "retrieval picks the candidates itself: give a candidate list or a retrieval budget, \
+                          not both"
+                            .into(),
+                });
+            }
+            (None, Some(n)) => {
+                let cutoff = self.store.num_events() as EventId;
+                let r = retrieve(
+                    self.store.as_ref(),
+                    &self.ids,
+                    &self.pop,
+                    s,
+                    cold,
+                    cutoff,
+                    n,
+                    opts.exclude_seen,
+                );
+                return self.rank(s, t, r.candidates, opts.k, cold);
+            }
+            (Some(list), None) => {
                 let mut v = Vec::with_capacity(list.len());
                 for (i, c) in list.iter().enumerate() {
                     v.push(self.resolve(i, "candidates", Side::Dst, c)?.0);
                 }
                 v
             }
-            None => (0..self.store.num_nodes()).filter(|&d| d != s && self.ids.is_destination(d)).collect(),
+            (None, None) => {
+                (0..self.store.num_nodes()).filter(|&d| d != s && self.ids.is_destination(d)).collect()
+            }
         };
         if opts.exclude_seen && !cold {
             let seen: std::collections::HashSet<NodeId> =
                 self.store.neighbors(s).iter().map(|(v, _, _)| v).collect();
             cand.retain(|d| !seen.contains(d));
         }
+        self.rank(s, t, cand, opts.k, cold)
+    }
+
+    /// The `k` best of `cand` for `s` at `t`, best first (ties: lower dense id).
+    fn rank(
+        &self,
+        s: NodeId,
+        t: f64,
+        cand: Vec<NodeId>,
+        k: usize,
+        cold: bool,
+    ) -> Result<(Vec<Ranked>, bool), ServeError> {
         let srcs = vec![s; cand.len()];
         let ts = vec![t; cand.len()];
         let scores = self.score_dense(&srcs, &cand, &ts)?;
         let mut order: Vec<usize> = (0..cand.len()).collect();
         let by = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(cand[*a].cmp(&cand[*b]));
-        let k = opts.k.min(order.len());
+        let k = k.min(order.len());
         if k == 0 {
             return Ok((Vec::new(), cold));
         }
@@ -453,6 +500,11 @@ impl Scorer {
         };
         let batches = (1..=self.batches()).map(|seq| self.live_batch(seq).expect("seq in range"));
         state::save(dir, &meta, batches, |p| Ok(self.target().save_state(p)?))
+    }
+
+    /// Destination counts that retrieval ranks popular nodes by.
+    pub fn popularity(&self) -> &Popularity {
+        &self.pop
     }
 
     /// Live batch `seq` (1-based) as it was ingested, external ids; `None` past the

@@ -320,14 +320,16 @@ fn cold_nodes_and_top_k() {
     let seen: std::collections::HashSet<String> =
         s.store().neighbors(1).iter().map(|(v, _, _)| v.to_string()).collect();
     assert!(!seen.is_empty());
-    let (top, _) =
-        s.top_k("1", wm + 10.0, &TopK { k: n as usize, exclude_seen: true, candidates: None }).unwrap();
+    let (top, _) = s
+        .top_k("1", wm + 10.0, &TopK { k: n as usize, exclude_seen: true, candidates: None, retrieve: None })
+        .unwrap();
     assert_eq!(top.len(), n as usize - 1 - seen.len());
     assert!(top.iter().all(|r| !seen.contains(&r.dst)));
     // Explicit candidates, and k larger than the list.
     let cands = vec!["5".to_string(), "9".to_string()];
-    let (top, _) =
-        s.top_k("1", wm + 10.0, &TopK { k: 10, exclude_seen: false, candidates: Some(cands) }).unwrap();
+    let (top, _) = s
+        .top_k("1", wm + 10.0, &TopK { k: 10, exclude_seen: false, candidates: Some(cands), retrieve: None })
+        .unwrap();
     assert_eq!(top.len(), 2);
 }
 

@@ -81,6 +81,25 @@ fn score_recommend_and_ingest_events_round_trip() {
         assert_eq!(r["score"].as_f64().unwrap(), s.2);
     }
 
+    // Retrieve then rerank: the top-k among at most N retrieved candidates, each
+    // with the score `score` gives it; a budget covering every destination ranks
+    // like the exhaustive query; a budget with a candidate list is refused.
+    let at = t1.to_string();
+    let (j, _) =
+        ok(&["recommend", ms, "--src", "1", "--at", &at, "--top-k", "3", "--retrieve", "5", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let few = v["results"].as_array().unwrap();
+    assert_eq!(few.len(), 3);
+    assert!(few.windows(2).all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    let (j, _) =
+        ok(&["recommend", ms, "--src", "1", "--at", &at, "--top-k", "3", "--retrieve", "1000000", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let all: Vec<f64> =
+        v["results"].as_array().unwrap().iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(all.len() == 3 && all[0] >= few[0]["score"].as_f64().unwrap());
+    let e = fails(&["recommend", ms, "--src", "1", "--at", &at, "--retrieve", "5", "--candidates", qs]);
+    assert!(e.contains("--retrieve") && e.contains("--candidates"), "{e}");
+
     // Unknown ids: refused by default, cold on request.
     std::fs::write(&q, format!("src,dst,time\n1,2,{t1}\nstranger,2,{t1}\n")).unwrap();
     let e = fails(&["score", ms, "--queries", qs]);
@@ -127,6 +146,33 @@ fn baselines_serve_from_a_graph() {
         ok(&["recommend", "popularity", "--data", g.to_str().unwrap(), "--src", "1", "--at", &at, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 10);
+    // bench recall replays the test split: recall in [0, 1] per budget and k, and
+    // undirected recency's top-1 (the newest partner) is what a budget of one retrieves.
+    let (j, _) = ok(&[
+        "-q",
+        "bench",
+        "recall",
+        "recency-undirected",
+        "--data",
+        g.to_str().unwrap(),
+        "--queries",
+        "40",
+        "--budgets",
+        "1,50",
+        "--ks",
+        "1,10",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!((v["queries"].as_u64(), v["catalogue"].as_u64()), (Some(40), Some(1898)), "{v}");
+    let b = v["budgets"].as_array().unwrap();
+    assert_eq!(b.len(), 2);
+    for x in b {
+        for r in x["recall"].as_array().unwrap() {
+            assert!((0.0..=1.0).contains(&r[1].as_f64().unwrap()), "{v}");
+        }
+    }
+    assert!(b[0]["recall"][0][1].as_f64().unwrap() > 0.7, "{v}");
+    assert!(b[1]["retrieved"].as_f64().unwrap() <= 50.0 && v["exhaustive"]["n"].as_u64() == Some(40));
     let e = fails(&["recommend", "edgebank", "--src", "1", "--at", &at]);
     assert!(e.contains("--data"), "{e}");
     let e = fails(&["ingest-events", "edgebank", "x.csv", "--data", g.to_str().unwrap()]);
