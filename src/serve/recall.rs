@@ -43,6 +43,7 @@ pub struct BudgetReport {
     pub from_history: f64,
     pub from_hops: f64,
     pub from_popular: f64,
+    pub from_active: f64,
     /// One query: retrieval plus scoring the retrieved plus the top-k.
     pub latency: Latency,
 }
@@ -118,7 +119,7 @@ pub fn run_recall(
     let nb = cfg.budgets.len();
     let mut hits = vec![vec![0.0f64; cfg.ks.len()]; nb];
     let mut lat = vec![Vec::with_capacity(q); nb];
-    let mut got = vec![[0usize; 4]; nb];
+    let mut got = vec![[0usize; 5]; nb];
     let mut next = 0;
     for b in &batches {
         while next < picks.len() && picks[next] < b.end {
@@ -149,6 +150,7 @@ pub fn run_recall(
                 g[1] += r.history;
                 g[2] += r.hops;
                 g[3] += r.popular;
+                g[4] += r.active;
             }
             next += 1;
             progress(next);
@@ -170,6 +172,7 @@ pub fn run_recall(
             from_history: per(got[j][1]),
             from_hops: per(got[j][2]),
             from_popular: per(got[j][3]),
+            from_active: per(got[j][4]),
             latency: Latency::of(std::mem::take(&mut lat[j])),
         })
         .collect();

@@ -12,7 +12,9 @@
 //!    hop further: items of users who share an item), ranked by the number of
 //!    walks that reach them, each node expanding only its [`HOP_FANOUT`] most
 //!    recent neighbours so hubs cost a bounded amount;
-//! 3. **popular**: the destinations with the most events, best first.
+//! 3. **popular** and **active**, alternating: the destinations with the most
+//!    events, best first, and the destinations of the newest events, newest first
+//!    (a memory model's freshest nodes; at most `max(4096, 16 N)` events read).
 //!
 //! Time convention: everything reads events with id `< cutoff` only, and
 //! [`Popularity`] counts exactly the events it was shown, so the same code serves
@@ -25,6 +27,10 @@ use crate::store::{EventId, IdMap, NodeId, TemporalStore};
 
 /// Neighbours read per node when expanding hops (the most recent ones).
 pub const HOP_FANOUT: usize = 32;
+
+/// Events read backwards for recently active destinations, at least (or 16 per
+/// candidate wanted).
+pub const ACTIVE_SCAN: usize = 4096;
 
 /// Destinations the popularity list keeps (the most any query can take from it).
 pub const POPULAR_KEEP: usize = 10_000;
@@ -134,6 +140,7 @@ pub struct Retrieved {
     pub history: usize,
     pub hops: usize,
     pub popular: usize,
+    pub active: usize,
 }
 
 /// At most `n` candidate destinations for `src` (see the module docs) from events
@@ -215,14 +222,44 @@ pub fn retrieve(
         }
         out.hops = out.candidates.len() - before;
     }
-    let before = out.candidates.len();
-    for &v in pop.top() {
-        if out.candidates.len() == n {
-            break;
+    // The rest alternates between the most popular destinations and the most
+    // recently active ones (newest event first): a memory model's freshest nodes.
+    let mut popular = pop.top().iter().copied();
+    let mut active = (0..cutoff.min(store.num_events() as EventId)).rev().map(|e| store.event(e).1);
+    let (mut p_done, mut a_done) = (false, false);
+    let mut scanned = 0usize;
+    while out.candidates.len() < n && !(p_done && a_done) {
+        if !p_done {
+            match popular.next() {
+                Some(v) => {
+                    let before = out.candidates.len();
+                    take(v, &mut out.candidates);
+                    out.popular += out.candidates.len() - before;
+                }
+                None => p_done = true,
+            }
         }
-        take(v, &mut out.candidates);
+        if !a_done && out.candidates.len() < n {
+            // Take the next new active node, reading a bounded stretch of history.
+            loop {
+                scanned += 1;
+                match active.next() {
+                    Some(v) if scanned <= ACTIVE_SCAN.max(16 * n) => {
+                        let before = out.candidates.len();
+                        take(v, &mut out.candidates);
+                        if out.candidates.len() > before {
+                            out.active += 1;
+                            break;
+                        }
+                    }
+                    _ => {
+                        a_done = true;
+                        break;
+                    }
+                }
+            }
+        }
     }
-    out.popular = out.candidates.len() - before;
     out
 }
 
@@ -291,13 +328,16 @@ mod tests {
         u.sort();
         u.dedup();
         assert_eq!(u.len(), r.candidates.len());
-        assert_eq!(r.history + r.hops + r.popular, r.candidates.len());
+        assert_eq!(r.history + r.hops + r.popular + r.active, r.candidates.len());
         // The budget is a cap, and exclude_seen drops the history.
         assert_eq!(retrieve(&s, &m, &pop, 0, false, 8, 2, false).candidates, vec![2, 1]);
         let x = retrieve(&s, &m, &pop, 0, false, 8, 100, true);
         assert!(x.history == 0 && !x.candidates.contains(&1) && !x.candidates.contains(&2));
         // A cold source gets the popular ones only.
+        // A cold source gets popular and recently active ones only: 5 (popular),
+        // then 4 (the newest destination before the cutoff other than 5), then 3.
         let c = retrieve(&s, &m, &pop, s.num_nodes(), true, 8, 3, false);
-        assert_eq!((c.popular, c.candidates[0]), (3, 5));
+        assert_eq!(c.candidates, vec![5, 4, 3]);
+        assert_eq!((c.history, c.hops, c.popular, c.active), (0, 0, 2, 1));
     }
 }
