@@ -188,7 +188,8 @@ pub fn run_recall(
     })
 }
 
-#[cfg(test)]
+// The replay test reads the bundled CollegeMsg through the training helpers.
+#[cfg(all(test, feature = "torch"))]
 mod tests {
     use super::*;
     use crate::eval::baselines::{BaselineConfig, BaselineName, make_baseline};
