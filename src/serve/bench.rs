@@ -87,9 +87,9 @@ pub struct ServeReport {
     pub topk_retrieve: Option<Latency>,
     pub ingest_events_per_s: f64,
     pub ingest_batch: Latency,
-    /// Growth of the allocator's bytes in use over the ingest (store, adjacency,
-    /// memory of new nodes, the live batches kept for snapshots), per event: the
-    /// per-event cost a long-running server's memory should grow by. `None` off glibc.
+    /// Growth of the allocator's bytes in use over the ingest (store tail, adjacency,
+    /// memory of new nodes, popularity counts), per event: the per-event cost a
+    /// long-running server's memory should grow by. `None` off glibc.
     pub ingest_heap_bytes_per_event: Option<f64>,
     pub params: ServeBench,
 }

@@ -15,10 +15,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::eval::protocol::event_times;
 use crate::eval::scorer::{EvalError, StreamScorer};
 use crate::sample::batch::batch_ranges;
 use crate::serve::bench::Latency;
 use crate::serve::retrieve::{POPULAR_KEEP, Popularity, retrieve};
+use crate::serve::scorer::best_k;
 use crate::store::{EventId, IdMap, NodeId, TemporalStore, Time};
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,20 +84,9 @@ fn scores(
     Ok(all)
 }
 
-/// The `k` best candidates (best first; ties: lower id first).
+/// The `k` best candidates (best first; ties: lower id first, as `top_k`).
 fn top(cand: &[NodeId], s: &[f64], k: usize) -> Vec<NodeId> {
-    let mut order: Vec<usize> = (0..cand.len()).collect();
-    let by = |a: &usize, b: &usize| s[*b].total_cmp(&s[*a]).then(cand[*a].cmp(&cand[*b]));
-    let k = k.min(order.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    if k < order.len() {
-        order.select_nth_unstable_by(k - 1, by);
-        order.truncate(k);
-    }
-    order.sort_unstable_by(by);
-    order.into_iter().map(|i| cand[i]).collect()
+    best_k(cand, s, k).into_iter().map(|i| cand[i]).collect()
 }
 
 /// Run the replay (see the module docs). `test` is the test split's event range.
@@ -107,8 +98,7 @@ pub fn run_recall(
     cfg: &RecallBench,
     mut progress: impl FnMut(usize),
 ) -> Result<RecallReport, EvalError> {
-    let times: Vec<Time> = (0..store.num_events()).map(|e| store.event(e as EventId).2).collect();
-    let batches = batch_ranges(&times, test.clone(), cfg.batch);
+    let batches = batch_ranges(&event_times(store), test.clone(), cfg.batch);
     let q = cfg.queries.min(test.len());
     let picks: Vec<usize> = (0..q).map(|i| test.start + i * test.len() / q.max(1)).collect();
     let kmax = cfg.ks.iter().copied().max().unwrap_or(10);

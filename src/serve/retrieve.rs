@@ -174,9 +174,11 @@ pub fn retrieve(
     let mut taken = std::collections::HashSet::with_capacity(2 * n);
     let ok = |v: NodeId| v != src && v < num_nodes && ids.is_destination(v) && !seen.contains(&v);
     let mut take = |v: NodeId, out: &mut Vec<NodeId>| {
-        if out.len() < n && ok(v) && taken.insert(v) {
+        let new = out.len() < n && ok(v) && taken.insert(v);
+        if new {
             out.push(v);
         }
+        new
     };
     if !exclude_seen {
         for (v, _, _) in history.iter().rev() {
@@ -225,39 +227,21 @@ pub fn retrieve(
     // The rest alternates between the most popular destinations and the most
     // recently active ones (newest event first): a memory model's freshest nodes.
     let mut popular = pop.top().iter().copied();
-    let mut active = (0..cutoff.min(store.num_events() as EventId)).rev().map(|e| store.event(e).1);
-    let (mut p_done, mut a_done) = (false, false);
-    let mut scanned = 0usize;
-    while out.candidates.len() < n && !(p_done && a_done) {
-        if !p_done {
-            match popular.next() {
-                Some(v) => {
-                    let before = out.candidates.len();
-                    take(v, &mut out.candidates);
-                    out.popular += out.candidates.len() - before;
-                }
-                None => p_done = true,
-            }
+    let newest = cutoff.min(store.num_events() as EventId);
+    let mut active = (0..newest).rev().take(ACTIVE_SCAN.max(16 * n)).map(|e| store.event(e).1);
+    let mut active_left = true;
+    while out.candidates.len() < n {
+        let p = popular.next();
+        if p.is_some_and(|v| take(v, &mut out.candidates)) {
+            out.popular += 1;
         }
-        if !a_done && out.candidates.len() < n {
-            // Take the next new active node, reading a bounded stretch of history.
-            loop {
-                scanned += 1;
-                match active.next() {
-                    Some(v) if scanned <= ACTIVE_SCAN.max(16 * n) => {
-                        let before = out.candidates.len();
-                        take(v, &mut out.candidates);
-                        if out.candidates.len() > before {
-                            out.active += 1;
-                            break;
-                        }
-                    }
-                    _ => {
-                        a_done = true;
-                        break;
-                    }
-                }
-            }
+        if active_left && out.candidates.len() < n {
+            // The next destination not taken yet, within the bounded stretch.
+            active_left = active.any(|v| take(v, &mut out.candidates));
+            out.active += usize::from(active_left);
+        }
+        if p.is_none() && !active_left {
+            break;
         }
     }
     out

@@ -78,7 +78,8 @@ pub struct TopK {
     /// except the source itself.
     pub candidates: Option<Vec<String>>,
     /// Retrieve then rerank: only the at most `N` candidates [`crate::serve::retrieve`]
-    /// finds (history, hops, popular) go through the target. Not with `candidates`.
+    /// finds (history, hops, popular and recently active) go through the target.
+    /// Not with `candidates`.
     pub retrieve: Option<usize>,
 }
 
@@ -465,18 +466,7 @@ impl Scorer {
         let srcs = vec![s; cand.len()];
         let ts = vec![t; cand.len()];
         let scores = self.score_dense(&srcs, &cand, &ts)?;
-        let mut order: Vec<usize> = (0..cand.len()).collect();
-        let by = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(cand[*a].cmp(&cand[*b]));
-        let k = k.min(order.len());
-        if k == 0 {
-            return Ok((Vec::new(), cold));
-        }
-        if k < order.len() {
-            order.select_nth_unstable_by(k - 1, by);
-            order.truncate(k);
-        }
-        order.sort_unstable_by(by);
-        let ranked = order
+        let ranked = best_k(&cand, &scores, k)
             .into_iter()
             .map(|i| Ranked {
                 dst: if cand[i] < self.store.num_nodes() { self.ids.external(cand[i]) } else { "?".into() },
@@ -526,4 +516,22 @@ impl Scorer {
             .collect();
         Some(LiveBatch { seq, events })
     }
+}
+
+/// Indices of the `k` best of `cand` by `scores` (one per candidate), best first;
+/// ties: lower dense id first. The order of every top-k answer (`top_k` and
+/// `bench recall` alike).
+pub(crate) fn best_k(cand: &[NodeId], scores: &[f64], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cand.len()).collect();
+    let by = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(cand[*a].cmp(&cand[*b]));
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < order.len() {
+        order.select_nth_unstable_by(k - 1, by);
+        order.truncate(k);
+    }
+    order.sort_unstable_by(by);
+    order
 }
