@@ -151,10 +151,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         let local = listener.local_addr().context("bound address")?;
+        let shutdown = http::shutdown_signal().context("installing the SIGTERM/Ctrl-C handlers")?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {local}").and_then(|_| out.flush()).context("stdout")?;
         drop(out);
-        serve_limited(listener, app, limits, http::shutdown_signal()).await.context("serving")
+        serve_limited(listener, app, limits, shutdown).await.context("serving")
     })
 }
 

@@ -250,6 +250,18 @@ fn answers(s: &Server, t: f64, batches: usize) -> (Vec<u8>, Vec<u8>) {
     (r.body, top.body)
 }
 
+/// A SIGTERM sent the moment the address is announced (before any request) is a
+/// graceful stop, never the default disposition: the handlers are installed
+/// before the `listening on` line. CI once caught the window this closes.
+#[test]
+fn sigterm_right_after_listening_is_a_graceful_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        // `stop` asserts a zero exit status; death by the signal fails it.
+        Server::start(tmp.path(), &[]).stop();
+    }
+}
+
 #[test]
 fn sigkill_with_writes_in_flight_loses_no_acknowledged_event() {
     crash_and_restart(11, "4", None);
