@@ -192,6 +192,7 @@ pub fn run_train_bench(b: &TrainBench, device: tch::Device) -> Result<TrainBench
         hist_negatives: 0.0,
         select_by: Default::default(),
         select_k: crate::train::trainer::default_select_k(),
+        loss: Default::default(),
     };
     let scratch = tempfile::tempdir()?;
     let mut trainer = Trainer::new(

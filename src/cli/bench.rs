@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Also time top-k in retrieve-then-rerank mode with this budget.
     #[arg(long, value_name = "N")]
     pub retrieve: Option<usize>,
+    /// Also time top-k for this many random sources at one time in one call (the
+    /// many-sources mode of `recommend --sources`), in queries/s.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub many_sources: usize,
     /// Random events ingested (not saved), in batches of --ingest-batch.
     #[arg(long, default_value_t = 20_000)]
     pub ingest_events: usize,
@@ -203,6 +207,7 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<()> {
         topk_queries: a.topk_queries,
         k: a.k,
         retrieve: a.retrieve,
+        many_sources: a.many_sources,
         ingest_events: a.ingest_events,
         ingest_batch: a.ingest_batch,
         seed: a.seed,

@@ -130,6 +130,12 @@ pub struct Args {
     /// Negatives per validation positive under --select-by mrr.
     #[arg(long, default_value_t = linkcast::train::trainer::default_select_k(), value_name = "K")]
     pub select_k: u32,
+    /// The training objective over each positive and the negative drawn with it:
+    /// `bce` (each pair judged alone against 1 or 0, TGN's), `pairwise` (BPR:
+    /// -ln sigmoid(s_pos - s_neg), the positive must outscore its negative; scores
+    /// then order candidates but are not probabilities), or `bce+pairwise` (both).
+    #[arg(long, default_value_t = linkcast::model::api::Loss::Bce, value_name = "bce|pairwise|bce+pairwise")]
+    pub loss: linkcast::model::api::Loss,
     /// Standard deviations that `standard` scaling maps to +-1: (x - mean) / (N * std).
     /// The default 3 puts a feature's bulk in the +-1 range of the time encoding and the
     /// memory next to it; 1 gives plain z-scores.
@@ -359,6 +365,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         hist_negatives: a.hist_negatives,
         select_by: a.select_by,
         select_k: a.select_k,
+        loss: a.loss,
     };
     let facts = serde_json::json!({
         "path": data.path.display().to_string(),

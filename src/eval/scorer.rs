@@ -79,6 +79,22 @@ pub trait StreamScorer: Send + Sync {
         Ok(false)
     }
 
+    /// Like `score_shared` for every pair of `src x cand` at one time `t`, written
+    /// source-major (`out[i * cand.len() + j]` scores `(src[i], cand[j])`), for
+    /// scorers that can do the candidates' share of the work once for all sources
+    /// (the node-embedding models). `false`, with `out` untouched, when this scorer
+    /// cannot: the caller then scores the pairs.
+    fn score_grid(
+        &self,
+        _store: &dyn TemporalStore,
+        _src: &[NodeId],
+        _cand: &[NodeId],
+        _t: Time,
+        _out: &mut Vec<f64>,
+    ) -> Result<bool, EvalError> {
+        Ok(false)
+    }
+
     /// Make room for node ids `< num_nodes` (nodes added by live appends, or a cold
     /// node used for an unknown id); such nodes start with fresh state.
     fn ensure_nodes(&mut self, _num_nodes: u32) -> Result<(), EvalError> {

@@ -179,6 +179,22 @@ pub trait TemporalModel: Send + Sync + std::fmt::Debug {
         seed: u64,
     ) -> Result<Vec<f32>, ModelError>;
 
+    /// Probabilities of every pair of `src x cand` at time `t`, source-major, from
+    /// events with id `< cutoff`, when the model can share the candidates' work
+    /// across sources (node-embedding families: each node embedded once); `None`
+    /// for models that score each pair on its own (the caller scores pairs).
+    fn score_grid(
+        &self,
+        _store: &dyn TemporalStore,
+        _cutoff: EventId,
+        _src: &[NodeId],
+        _cand: &[NodeId],
+        _t: Time,
+        _seed: u64,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        Ok(None)
+    }
+
     /// Logits `[2, m]` of `batch`'s positives (row 0) and negatives (row 1), with
     /// gradients, and what absorbing the batch may reuse.
     fn batch_logits(
@@ -187,18 +203,18 @@ pub trait TemporalModel: Send + Sync + std::fmt::Debug {
         batch: &PairBatch<'_>,
     ) -> Result<(Tensor, Carry), ModelError>;
 
-    /// The training loss of `batch`: binary cross-entropy of the positives against
-    /// ones and the negatives against zeros, the sum of the two means; with
-    /// `Some(total)`, the sum of the two sums divided by `total` (a replica's share
-    /// of a global batch of `total` positives).
+    /// The training loss of `batch` under `loss` ([`pair_loss`]): means over the
+    /// batch; with `Some(total)`, sums divided by `total` (a replica's share of a
+    /// global batch of `total` positives).
     fn batch_loss(
         &self,
         store: &dyn TemporalStore,
         batch: &PairBatch<'_>,
         total: Option<usize>,
+        loss: Loss,
     ) -> Result<(Tensor, Carry), ModelError> {
         let (logits, carry) = self.batch_logits(store, batch)?;
-        Ok((pair_bce(&logits, total), carry))
+        Ok((pair_loss(&logits, total, loss), carry))
     }
 
     /// The trainable variables, in name order.
@@ -210,15 +226,72 @@ pub trait TemporalModel: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// BCE of logits `[2, m]` (see [`TemporalModel::batch_loss`]).
-pub fn pair_bce(logits: &Tensor, total: Option<usize>) -> Tensor {
+/// The training objective over a batch's logits `[2, m]` (positive `i` and its
+/// negative in column `i`): `train --loss`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Loss {
+    /// Binary cross-entropy: positives against ones, negatives against zeros
+    /// (TGN's). Each pair is judged alone, so nothing asks the model to put a
+    /// positive above the negative it was drawn with.
+    #[default]
+    #[serde(rename = "bce")]
+    Bce,
+    /// Bayesian personalised ranking: `-ln sigmoid(s_pos - s_neg)` per column,
+    /// the pairwise form of the ranking question (a positive against a negative
+    /// of the same source and time). Only differences are trained, so scores are
+    /// ranks, not probabilities.
+    #[serde(rename = "pairwise")]
+    Pairwise,
+    /// The sum of the two: ranked pairs and calibrated probabilities.
+    #[serde(rename = "bce+pairwise")]
+    BcePairwise,
+}
+
+impl std::str::FromStr for Loss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bce" => Ok(Loss::Bce),
+            "pairwise" | "bpr" => Ok(Loss::Pairwise),
+            "bce+pairwise" => Ok(Loss::BcePairwise),
+            other => Err(format!("unknown loss {other:?}: expected bce, pairwise or bce+pairwise")),
+        }
+    }
+}
+
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Loss::Bce => "bce",
+            Loss::Pairwise => "pairwise",
+            Loss::BcePairwise => "bce+pairwise",
+        })
+    }
+}
+
+/// `loss` of logits `[2, m]` (see [`TemporalModel::batch_loss`]): BCE is the sum
+/// of the positives' and the negatives' means, the pairwise term the mean over
+/// columns; with `Some(total)` every mean is a sum divided by `total`.
+pub fn pair_loss(logits: &Tensor, total: Option<usize>, loss: Loss) -> Tensor {
     let (pos, neg) = (logits.get(0), logits.get(1));
     let red = if total.is_some() { tch::Reduction::Sum } else { tch::Reduction::Mean };
-    let loss = pos.binary_cross_entropy_with_logits::<Tensor>(&pos.ones_like(), None, None, red)
-        + neg.binary_cross_entropy_with_logits::<Tensor>(&neg.zeros_like(), None, None, red);
+    let bce = || {
+        pos.binary_cross_entropy_with_logits::<Tensor>(&pos.ones_like(), None, None, red)
+            + neg.binary_cross_entropy_with_logits::<Tensor>(&neg.zeros_like(), None, None, red)
+    };
+    // softplus(neg - pos) = -ln sigmoid(pos - neg), stable for large gaps.
+    let bpr = || {
+        let d = (&neg - &pos).softplus();
+        if total.is_some() { d.sum(tch::Kind::Float) } else { d.mean(tch::Kind::Float) }
+    };
+    let out = match loss {
+        Loss::Bce => bce(),
+        Loss::Pairwise => bpr(),
+        Loss::BcePairwise => bce() + bpr(),
+    };
     match total {
-        Some(t) => loss / t as f64,
-        None => loss,
+        Some(t) => out / t as f64,
+        None => out,
     }
 }
 
@@ -242,4 +315,31 @@ pub fn check_sizes(c: &ModelConfig, store: &dyn TemporalStore) -> Result<(), Mod
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand values: softplus(x) = ln(1 + e^x); positives [2, -1], negatives [0, 1].
+    /// BPR: (softplus(-2) + softplus(2)) / 2 = 1.126928; BCE: (softplus(-2) +
+    /// softplus(1)) / 2 + (softplus(0) + softplus(1)) / 2 = 1.723299 (Python's
+    /// math.log1p(math.exp(x)), not this code).
+    #[test]
+    fn pair_losses_match_hand_values() {
+        let logits = Tensor::from_slice(&[2.0f32, -1.0, 0.0, 1.0]).view([2, 2]);
+        let v = |l: Loss, total| pair_loss(&logits, total, l).double_value(&[]);
+        assert!((v(Loss::Pairwise, None) - 1.126928).abs() < 1e-5);
+        assert!((v(Loss::Bce, None) - 1.723299).abs() < 1e-5);
+        assert!((v(Loss::BcePairwise, None) - (1.126928 + 1.723299)).abs() < 1e-5);
+        // A replica's share: sums over its columns divided by the global batch.
+        assert!((v(Loss::Pairwise, Some(4)) - 0.563464).abs() < 1e-5);
+        assert!((v(Loss::Bce, Some(4)) - 0.861650).abs() < 1e-5);
+        for l in [Loss::Bce, Loss::Pairwise, Loss::BcePairwise] {
+            assert_eq!(l.to_string().parse::<Loss>().unwrap(), l);
+            let json = serde_json::to_string(&l).unwrap();
+            assert_eq!(json, format!("\"{l}\""));
+        }
+        assert!("hinge".parse::<Loss>().is_err());
+    }
 }

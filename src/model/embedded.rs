@@ -14,7 +14,7 @@ use crate::model::api::{Carry, PairBatch, Pairs, Roots};
 use crate::model::inputs::i64s;
 use crate::model::parts::LinkDecoder;
 use crate::sample::neighbors::{NeighborSampler, SamplerConfig};
-use crate::store::{EventId, NodeId, TemporalStore};
+use crate::store::{EventId, NodeId, TemporalStore, Time};
 
 /// A family whose embeddings are per node and time.
 pub trait NodeEmbedder {
@@ -56,6 +56,44 @@ pub fn score_pairs<M: NodeEmbedder + ?Sized>(
         let dev = m.embed_device();
         let (ps, pd) = m.decoder().project(&emb);
         let p = m.decoder().logits(&ps, &pd, &i64s(&a, dev), &i64s(&b, dev)).sigmoid().to_device(Device::Cpu);
+        Ok(Vec::<f32>::try_from(p)?)
+    })
+}
+
+/// [`crate::model::TemporalModel::score_grid`] for a node-embedding family: the
+/// distinct nodes of `src` and `cand` embedded once at `t`, then the decoder over
+/// every pair (`[S x C]`, source-major).
+pub fn score_grid<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    src: &[NodeId],
+    cand: &[NodeId],
+    t: Time,
+    seed: u64,
+) -> Result<Vec<f32>, ModelError> {
+    if src.is_empty() || cand.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut index: HashMap<NodeId, i64> = HashMap::with_capacity(src.len() + cand.len());
+    let mut nodes = Vec::with_capacity(src.len() + cand.len());
+    let mut root = |v: NodeId| -> i64 {
+        *index.entry(v).or_insert_with(|| {
+            nodes.push(v);
+            nodes.len() as i64 - 1
+        })
+    };
+    let a: Vec<i64> = src.iter().map(|&s| root(s)).collect();
+    let b: Vec<i64> = cand.iter().map(|&d| root(d)).collect();
+    let times = vec![t; nodes.len()];
+    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
+    let layers = sampler.sample_layers(&nodes, &times, cutoff)?;
+    tch::no_grad(|| {
+        let (emb, _) = m.embed(store, Roots { nodes: &nodes, t: &times, layers: &layers })?;
+        let dev = m.embed_device();
+        let (ps, pd) = m.decoder().project(&emb);
+        let (ps, pd) = (ps.index_select(0, &i64s(&a, dev)), pd.index_select(0, &i64s(&b, dev)));
+        let p = m.decoder().grid_logits(&ps, &pd).sigmoid().reshape([-1]).to_device(Device::Cpu);
         Ok(Vec::<f32>::try_from(p)?)
     })
 }

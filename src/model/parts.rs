@@ -264,6 +264,28 @@ impl LinkDecoder {
         self.out.forward(&(pd + ps).relu()).squeeze_dim(-1)
     }
 
+    /// Logits of every pair of projected sources `ps [S, e]` and destinations
+    /// `pd [C, e]` -> `[S, C]`, a few sources at a time so the `[s, C, e]` hidden
+    /// layer stays near 64 MB.
+    pub fn grid_logits(&self, ps: &Tensor, pd: &Tensor) -> Tensor {
+        let (s, c, e) = (ps.size()[0], pd.size()[0], pd.size()[1]);
+        let step = ((1i64 << 24) / (c * e).max(1)).clamp(1, s.max(1));
+        let pd = pd.unsqueeze(0);
+        let parts: Vec<Tensor> = (0..s)
+            .step_by(step as usize)
+            .map(|lo| {
+                let n = step.min(s - lo);
+                let h = (ps.narrow(0, lo, n).unsqueeze(1) + &pd).relu();
+                self.out.forward(&h).squeeze_dim(-1)
+            })
+            .collect();
+        if parts.is_empty() {
+            Tensor::zeros([0, c], (ps.kind(), ps.device()))
+        } else {
+            Tensor::cat(&parts, 0)
+        }
+    }
+
     /// Logits for pairs `(a[i], b[i])` of projected rows (`i64` indices) -> `[Q]`.
     pub fn logits(&self, ps: &Tensor, pd: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
         let h = (ps.index_select(0, a) + pd.index_select(0, b)).relu();

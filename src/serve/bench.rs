@@ -1,6 +1,7 @@
 //! The serving benchmark behind `linkcast bench serve`: from the library, one pair
 //! at a time (latency p50/p99), large batches (pairs/s), top-k over every candidate
-//! (ms per query) and live ingest (events/s), on a live [`Scorer`].
+//! (ms per query, also retrieve-then-rerank), many sources at one time (queries/s)
+//! and live ingest (events/s), on a live [`Scorer`].
 //!
 //! Queries are seeded uniform random pairs of known nodes at a time just after the
 //! watermark; ingested events are seeded random pairs of known nodes at increasing
@@ -12,7 +13,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK};
+use crate::serve::{LiveEvent, Query, Scorer, ServeError, SourceQuery, TopK};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServeBench {
@@ -26,6 +27,8 @@ pub struct ServeBench {
     pub k: usize,
     /// Also time `top_k` in retrieve-then-rerank mode with this budget.
     pub retrieve: Option<usize>,
+    /// Also time one `top_k_many` call for this many sources at one time (0: skip).
+    pub many_sources: usize,
     /// Events ingested, in batches of `ingest_batch`.
     pub ingest_events: usize,
     pub ingest_batch: usize,
@@ -41,6 +44,7 @@ impl Default for ServeBench {
             topk_queries: 5,
             k: 10,
             retrieve: None,
+            many_sources: 0,
             ingest_events: 20_000,
             ingest_batch: 200,
             seed: 0,
@@ -85,6 +89,8 @@ pub struct ServeReport {
     pub topk: Latency,
     /// The same sources' top-k with `retrieve`.
     pub topk_retrieve: Option<Latency>,
+    /// One `top_k_many` call over `many_sources` random sources at one time.
+    pub many_sources: Option<ManyReport>,
     pub ingest_events_per_s: f64,
     pub ingest_batch: Latency,
     /// Growth of the allocator's bytes in use over the ingest (store tail, adjacency,
@@ -92,6 +98,14 @@ pub struct ServeReport {
     /// long-running server's memory should grow by. `None` off glibc.
     pub ingest_heap_bytes_per_event: Option<f64>,
     pub params: ServeBench,
+}
+
+/// Throughput of the many-sources mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManyReport {
+    pub sources: usize,
+    pub seconds: f64,
+    pub queries_per_s: f64,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -166,6 +180,16 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         }
     }
     let candidates_per_topk = dsts.len() - usize::from(!ids.is_bipartite());
+    let many_sources = if cfg.many_sources > 0 {
+        let qs: Vec<SourceQuery> =
+            (0..cfg.many_sources).map(|_| SourceQuery { src: pair(&mut rng).0, t }).collect();
+        let start = Instant::now();
+        s.top_k_many(&qs, &opts)?;
+        let seconds = start.elapsed().as_secs_f64();
+        Some(ManyReport { sources: qs.len(), seconds, queries_per_s: qs.len() as f64 / seconds.max(1e-12) })
+    } else {
+        None
+    };
 
     let mut batches = Vec::with_capacity(cfg.ingest_events / cfg.ingest_batch.max(1) + 1);
     let mut done = 0;
@@ -200,6 +224,7 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         batch_pairs_per_s: pairs as f64 / secs.max(1e-12),
         topk: Latency::of(topk),
         topk_retrieve: cfg.retrieve.map(|_| Latency::of(topk_retrieve)),
+        many_sources,
         ingest_events_per_s: done as f64 / ingest_secs.max(1e-12),
         ingest_batch: Latency::of(batches),
         ingest_heap_bytes_per_event,

@@ -10,6 +10,10 @@
 //!   `{"scores": [{"score","cold_src","cold_dst"}, ...]}` in input order.
 //! - `GET /recommend?src=ID&at=T&k=10&exclude_seen=false&candidates=a,b&retrieve=N` ->
 //!   `{"src","at","cold_src","results":[{"dst","score"}, ...]}` best first.
+//! - `POST /recommend`: `{"queries":[{"src","at"}, ...],"k"?,"exclude_seen"?,
+//!   "candidates"?:[ids],"retrieve"?}` -> `{"results":[{"src","at","cold_src",
+//!   "results":[...]}, ...]}` in query order, each as `GET /recommend` answers it
+//!   (sources at one time share the candidates' work: `Scorer::top_k_many`).
 //! - `GET /health` -> `{"ok","model","watermark_time","events","nodes","batches",...}`.
 //! - `GET /metrics`: Prometheus text format.
 //!
@@ -63,7 +67,7 @@ use serde_json::{Value, json};
 
 use crate::serve::listen::Limits;
 use crate::serve::wal::{Wal, WalError};
-use crate::serve::{LiveEvent, Query, Scorer, ServeError, TopK};
+use crate::serve::{LiveEvent, Query, Scorer, ServeError, SourceQuery, TopK};
 
 #[path = "http_metrics.rs"]
 mod metrics;
@@ -279,21 +283,26 @@ impl From<ServeError> for ApiError {
 fn parse_array<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Vec<T>, ApiError> {
+    let items: Vec<T> = parse_json(body)?;
+    if items.is_empty() {
+        return Err(api(StatusCode::BAD_REQUEST, "empty", "empty batch: send at least one item"));
+    }
+    Ok(items)
+}
+
+/// A JSON body: 413/400 for the body itself, 400 malformed JSON, 422 wrong shape.
+fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
         api(r.status(), kind, r.body_text())
     })?;
-    let items: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(&bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => api(StatusCode::UNPROCESSABLE_ENTITY, "bad_shape", e),
             _ => api(StatusCode::BAD_REQUEST, "malformed_json", e),
         }
-    })?;
-    if items.is_empty() {
-        return Err(api(StatusCode::BAD_REQUEST, "empty", "empty batch: send at least one item"));
-    }
-    Ok(items)
+    })
 }
 
 fn poisoned() -> ApiError {
@@ -440,6 +449,53 @@ async fn get_recommend(
     .await
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManySource {
+    src: String,
+    at: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendBody {
+    queries: Vec<ManySource>,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default)]
+    exclude_seen: bool,
+    candidates: Option<Vec<String>>,
+    retrieve: Option<usize>,
+}
+
+/// Many sources in one request (`Scorer::top_k_many`): sources asking at one time
+/// share the candidates' work; each answer equals its own `GET /recommend`.
+async fn post_recommend(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b: RecommendBody = parse_json(body)?;
+    if b.queries.is_empty() {
+        return Err(api(StatusCode::BAD_REQUEST, "empty", "no queries: send at least one {\"src\", \"at\"}"));
+    }
+    if b.k == 0 {
+        return Err(api(StatusCode::BAD_REQUEST, "invalid", "k must be at least 1"));
+    }
+    let queries: Vec<SourceQuery> =
+        b.queries.into_iter().map(|q| SourceQuery { src: q.src, t: q.at }).collect();
+    let opts = TopK { k: b.k, exclude_seen: b.exclude_seen, candidates: b.candidates, retrieve: b.retrieve };
+    read_live(&app, move |live| {
+        let all = live.scorer.top_k_many(&queries, &opts)?;
+        let results: Vec<Value> = queries
+            .iter()
+            .zip(all)
+            .map(|(q, (r, cold))| json!({"src": q.src, "at": q.t, "cold_src": cold, "results": r}))
+            .collect();
+        Ok(axum::Json(json!({ "results": results })).into_response())
+    })
+    .await
+}
+
 async fn get_health(State(app): State<Arc<App>>) -> Response {
     let m = &app.metrics;
     let failed = app.failed.get();
@@ -465,7 +521,7 @@ async fn not_found() -> ApiError {
     api(
         StatusCode::NOT_FOUND,
         "no_route",
-        "no such route (POST /events, POST /score, GET /recommend, /health, /metrics)",
+        "no such route (POST /events, POST /score, GET or POST /recommend, /health, /metrics)",
     )
 }
 
@@ -486,7 +542,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/events", post(post_events))
         .route("/score", post(post_score))
-        .route("/recommend", get(get_recommend))
+        .route("/recommend", get(get_recommend).post(post_recommend))
         .route("/health", get(get_health))
         .route("/metrics", get(get_metrics))
         .fallback(not_found)

@@ -36,7 +36,7 @@ pub mod wal;
 use crate::eval::scorer::EvalError;
 use crate::store::StoreError;
 
-pub use scorer::{IngestSummary, LiveEvent, Query, Ranked, Scored, Scorer, TopK, Unknown};
+pub use scorer::{IngestSummary, LiveEvent, Query, Ranked, Scored, Scorer, SourceQuery, TopK, Unknown};
 
 /// Errors of the serving layer. The first four are the caller's fault (HTTP 4xx);
 /// `index` is the 0-based position of the offending event or query in its request.
@@ -84,5 +84,15 @@ impl ServeError {
                 | ServeError::UnknownNode { .. }
                 | ServeError::Invalid { .. }
         )
+    }
+
+    /// The same error for item `i` of a larger request (one query of many).
+    pub fn at_index(self, i: usize) -> ServeError {
+        match self {
+            ServeError::TooOld { t, watermark, .. } => ServeError::TooOld { index: i, t, watermark },
+            ServeError::UnknownNode { field, id, .. } => ServeError::UnknownNode { index: i, field, id },
+            ServeError::Invalid { field, why, .. } => ServeError::Invalid { index: i, field, why },
+            e => e,
+        }
     }
 }

@@ -24,6 +24,9 @@ use crate::serve::retrieve::{POPULAR_KEEP, Popularity, retrieve};
 use crate::serve::state::{self, LiveBatch, LiveMeta};
 use crate::store::{EventId, IdMap, NodeId, Side, TemporalStore, Time};
 
+mod many;
+pub use many::SourceQuery;
+
 /// How `score` and `top_k` treat an external id the graph has never seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -468,12 +471,14 @@ impl Scorer {
         let scores = self.score_dense(&srcs, &cand, &ts)?;
         let ranked = best_k(&cand, &scores, k)
             .into_iter()
-            .map(|i| Ranked {
-                dst: if cand[i] < self.store.num_nodes() { self.ids.external(cand[i]) } else { "?".into() },
-                score: scores[i],
-            })
+            .map(|i| Ranked { dst: self.label(cand[i]), score: scores[i] })
             .collect();
         Ok((ranked, cold))
+    }
+
+    /// A candidate's external id ("?" for a cold one).
+    fn label(&self, d: NodeId) -> String {
+        if d < self.store.num_nodes() { self.ids.external(d) } else { "?".into() }
     }
 
     /// Save the live events and the scorer's state to `dir` (crash-safe swap).

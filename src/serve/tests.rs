@@ -430,3 +430,54 @@ fn live_batches_rebuilt_from_the_store_are_the_ingested_ones() {
     s.save_state(&dir.path().join("live")).unwrap();
     check(&open(Some(&dir.path().join("live"))));
 }
+
+/// Many sources at once answer every query exactly as `top_k` answers it alone:
+/// several times (queries grouped by time), repeated and cold sources, exhaustive,
+/// `exclude_seen` and a candidate list; tiny blocks and pieces force several blocks
+/// per time, several calls per block and running top-k prunes.
+#[test]
+fn many_sources_equal_one_at_a_time() {
+    use crate::serve::SourceQuery;
+    let _g = torch_lock();
+    // TGN and GraphMixer share candidates through `score_grid`; TPNet-lite and the
+    // baseline score pairs.
+    for make in [model(ModelKind::Tgn), model(ModelKind::Graphmixer), model(ModelKind::TpnetLite), baseline()]
+    {
+        let base = store_of(800, &[]);
+        let wm = base.newest_time().unwrap();
+        let n = base.num_nodes();
+        let s = Scorer::open(make, Box::new(base), identity_ids(n), Unknown::Cold, None).unwrap();
+        let mut qs = Vec::new();
+        for (i, src) in ["1", "2", "stranger", "7", "1", "40", "3"].iter().enumerate() {
+            qs.push(SourceQuery { src: src.to_string(), t: wm + if i % 2 == 0 { 10.0 } else { 20.0 } });
+        }
+        let cands: Vec<String> = (0..60).map(|d| (d * 7 % n).to_string()).collect();
+        for opts in [
+            TopK { k: 6, ..Default::default() },
+            TopK { k: 6, exclude_seen: true, ..Default::default() },
+            TopK { k: 4, candidates: Some(cands.clone()), ..Default::default() },
+            TopK { k: 3, retrieve: Some(20), ..Default::default() },
+        ] {
+            let alone: Vec<_> = qs.iter().map(|q| s.top_k(&q.src, q.t, &opts).unwrap()).collect();
+            for (block, chunk) in [(181, 32_768), (2, 40), (1, 7)] {
+                let many = s.top_k_many_in(&qs, &opts, block, chunk).unwrap();
+                assert_eq!(many.len(), qs.len());
+                for (i, (m, a)) in many.iter().zip(&alone).enumerate() {
+                    assert_eq!(m.1, a.1, "query {i}: cold flag");
+                    let dst =
+                        |r: &[crate::serve::Ranked]| r.iter().map(|x| x.dst.clone()).collect::<Vec<_>>();
+                    assert_eq!(dst(&m.0), dst(&a.0), "query {i}, {opts:?}, block {block}, chunk {chunk}");
+                    for (x, y) in m.0.iter().zip(&a.0) {
+                        assert!((x.score - y.score).abs() <= 1e-6, "query {i}: {} vs {}", x.score, y.score);
+                    }
+                }
+            }
+        }
+        // Errors name the query.
+        let late = vec![qs[0].clone(), SourceQuery { src: "1".into(), t: wm - 1.0 }];
+        match s.top_k_many(&late, &TopK { k: 3, ..Default::default() }) {
+            Err(ServeError::TooOld { index: 1, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -144,6 +144,31 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         self.score_batch(store, n..n, src, dst, t, out).map(|()| true)
     }
 
+    fn score_grid(
+        &self,
+        store: &dyn TemporalStore,
+        src: &[NodeId],
+        cand: &[NodeId],
+        t: Time,
+        out: &mut Vec<f64>,
+    ) -> Result<bool, EvalError> {
+        let n = store.num_events();
+        if self.model.stateful() && self.model.absorbed() != n {
+            return Ok(false);
+        }
+        if !t.is_finite() {
+            return Err(EvalError::Causality { scorer: self.name.clone(), why: format!("query time {t}") });
+        }
+        let grid = self
+            .model
+            .score_grid(store, n as EventId, src, cand, t, self.seed)
+            .map_err(|e| ev("scoring a grid of pairs", e))?;
+        let Some(p) = grid else { return Ok(false) };
+        out.clear();
+        out.extend(p.into_iter().map(f64::from));
+        Ok(true)
+    }
+
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError> {
         if !self.model.stateful() {
             return Ok(());

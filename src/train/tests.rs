@@ -185,6 +185,7 @@ pub(crate) fn train_cfg(epochs: usize, seed: u64) -> TrainConfig {
         hist_negatives: 0.0,
         select_by: Default::default(),
         select_k: crate::train::trainer::default_select_k(),
+        loss: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ use tch::{Kind, Tensor};
 use crate::dist::{Exchange, Replica, StepRecord, rank_slice, slice_roots};
 use crate::eval::protocol::RankMetrics;
 use crate::eval::protocol::event_times;
+use crate::model::api::Loss;
 use crate::model::{Carry, ModelConfig, PairBatch, Roots, TemporalModel};
 use crate::sample::batch::{Batch, BatchConfig, BatchPipeline, batch_ranges};
 use crate::sample::negatives::NegativeSet;
@@ -54,6 +55,13 @@ pub struct TrainConfig {
     /// Negatives per validation positive under `--select-by mrr`.
     #[serde(default = "default_select_k")]
     pub select_k: u32,
+    /// The training objective (`--loss`; BCE in configs written before it existed).
+    #[serde(default, skip_serializing_if = "is_bce")]
+    pub loss: Loss,
+}
+
+fn is_bce(l: &Loss) -> bool {
+    *l == Loss::Bce
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -567,8 +575,12 @@ impl Trainer {
             // The roots begin with the batch's sources and destinations, so the
             // forward pass saw every endpoint (TGN: folded its pending messages).
             let roots = Roots { nodes: &b.roots, t: &b.root_t, layers: &b.layers };
-            let (loss, carry) =
-                self.model.batch_loss(&*self.store, &PairBatch { roots, m: n, cutoff }, None)?;
+            let (loss, carry) = self.model.batch_loss(
+                &*self.store,
+                &PairBatch { roots, m: n, cutoff },
+                None,
+                self.cfg.loss,
+            )?;
             let t1 = Instant::now();
             let grads = self.adam.gradients(&loss);
             let t2 = Instant::now();
@@ -583,7 +595,7 @@ impl Trainer {
             let (nodes, t, layers) = slice_roots(&b.roots, &b.root_t, &b.layers, n, part.clone());
             let roots = Roots { nodes: &nodes, t: &t, layers: &layers };
             let slice = PairBatch { roots, m: part.len(), cutoff };
-            Some(self.model.batch_loss(&*self.store, &slice, Some(n))?.0)
+            Some(self.model.batch_loss(&*self.store, &slice, Some(n), self.cfg.loss)?.0)
         };
         // This replica scored only its slice: what absorbing the whole batch needs is
         // computed here, before the step, so that all replicas store the state one

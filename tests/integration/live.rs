@@ -100,6 +100,41 @@ fn score_recommend_and_ingest_events_round_trip() {
     let e = fails(&["recommend", ms, "--src", "1", "--at", &at, "--retrieve", "5", "--candidates", qs]);
     assert!(e.contains("--retrieve") && e.contains("--candidates"), "{e}");
 
+    // Many sources: each answer is its own --src run's (same destinations, scores
+    // within 1e-6), in query order; CSV on stdout and Parquet by -o agree; a bad
+    // row is refused naming the file and line, and nothing is written.
+    let src_file = tmp.path().join("asks.csv");
+    let t2 = LAST + 150.0;
+    std::fs::write(&src_file, format!("src,at\n1,{t1}\n9,{t2}\n2,{t1}\n1,{t2}\n")).unwrap();
+    let sf = src_file.to_str().unwrap();
+    let (csv, err) = ok(&["recommend", ms, "--sources", sf, "--top-k", "4"]);
+    assert!(err.contains("queries/s"), "{err}");
+    let rows: Vec<Vec<String>> =
+        csv.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(csv.lines().next(), Some("src,time,rank,dst,score,cold_src"));
+    assert_eq!(rows.len(), 16);
+    for (i, (src, t)) in [("1", t1), ("9", t2), ("2", t1), ("1", t2)].iter().enumerate() {
+        let (j, _) = ok(&["recommend", ms, "--src", src, "--at", &t.to_string(), "--top-k", "4", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        for (r, want) in rows[i * 4..i * 4 + 4].iter().zip(v["results"].as_array().unwrap()) {
+            assert_eq!((r[0].as_str(), r[3].as_str()), (*src, want["dst"].as_str().unwrap()), "query {i}");
+            assert!((r[4].parse::<f64>().unwrap() - want["score"].as_f64().unwrap()).abs() <= 1e-6);
+        }
+    }
+    let top_pq = tmp.path().join("top.parquet");
+    ok(&["-q", "recommend", ms, "--sources", sf, "--top-k", "4", "-o", top_pq.to_str().unwrap()]);
+    assert!(std::fs::metadata(&top_pq).unwrap().len() > 0);
+    std::fs::write(&src_file, format!("src,at\n1,{t1}\n2,soon\n")).unwrap();
+    let bad_out = tmp.path().join("bad.csv");
+    let e = fails(&["recommend", ms, "--sources", sf, "-o", bad_out.to_str().unwrap()]);
+    assert!(e.contains("asks.csv:3") && e.contains("time"), "{e}");
+    assert!(!bad_out.exists());
+    std::fs::write(&src_file, format!("src,at\n1,{t1}\n2,{LAST}\n")).unwrap();
+    let e = fails(&["recommend", ms, "--sources", sf]);
+    assert!(e.contains("source 2 (line 3)") && e.contains("watermark"), "{e}");
+    let e = fails(&["recommend", ms, "--sources", sf, "--src", "1"]);
+    assert!(e.contains("--src") && e.contains("--sources"), "{e}");
+
     // Unknown ids: refused by default, cold on request.
     std::fs::write(&q, format!("src,dst,time\n1,2,{t1}\nstranger,2,{t1}\n")).unwrap();
     let e = fails(&["score", ms, "--queries", qs]);

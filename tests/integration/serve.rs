@@ -208,6 +208,43 @@ fn bad_input_gets_json_4xx_and_the_server_stays_up() {
     assert!((0.0..=1.0).contains(&p));
     let r = c.get(&format!("/recommend?src=1&at={}&k=3&exclude_seen=true", w + 2.0)).unwrap();
     assert_eq!(r.json().unwrap()["results"].as_array().unwrap().len(), 3);
+    // POST /recommend: many sources, each answered as its own GET; bad bodies and
+    // a source too early are refused with the query's index.
+    let asks = json!({"queries": [{"src": "1", "at": w + 2.0}, {"src": "new-a", "at": w + 3.0},
+                                  {"src": "2", "at": w + 2.0}], "k": 3, "exclude_seen": true});
+    let r = s.post("/recommend", &asks);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let many = r.json().unwrap();
+    for (i, q) in asks["queries"].as_array().unwrap().iter().enumerate() {
+        let one = c
+            .get(&format!(
+                "/recommend?src={}&at={}&k=3&exclude_seen=true",
+                q["src"].as_str().unwrap(),
+                q["at"]
+            ))
+            .unwrap()
+            .json()
+            .unwrap();
+        let got = &many["results"][i];
+        assert_eq!((&got["src"], &got["cold_src"]), (&one["src"], &one["cold_src"]), "query {i}");
+        let dsts =
+            |v: &Value| v["results"].as_array().unwrap().iter().map(|r| r["dst"].clone()).collect::<Vec<_>>();
+        assert_eq!(dsts(got), dsts(&one), "query {i}");
+    }
+    for (body, status) in [
+        (json!({"queries": []}), 400),
+        (json!({"queries": [{"src": "1", "at": w + 2.0}], "k": 0}), 400),
+        (json!({"queries": [{"src": "1"}]}), 422),
+        (json!([{"src": "1", "at": w + 2.0}]), 422),
+        (json!({"queries": [{"src": "1", "at": w + 2.0}, {"src": "1", "at": w}]}), 409),
+        (json!({"queries": [{"src": "nobody", "at": w + 2.0}]}), 404),
+    ] {
+        let (got, v) = err(&s.post("/recommend", &body));
+        assert_eq!(got, status, "{body}: {v}");
+        if status == 409 {
+            assert_eq!(v["index"], 1, "{v}");
+        }
+    }
     let metrics = String::from_utf8(c.get("/metrics").unwrap().body).unwrap();
     for line in [
         "linkcast_http_requests_total{route=\"events\",status=\"409\"} 2",

@@ -19,7 +19,7 @@ use crate::model::embedded::{self, NodeEmbedder};
 use crate::model::inputs::{f32s, gather_edges, gather_nodes};
 use crate::model::parts::{LinkDecoder, MixerBlock, TimeEncoder};
 use crate::sample::neighbors::{SamplerConfig, Strategy};
-use crate::store::{EventId, TemporalStore};
+use crate::store::{EventId, NodeId, TemporalStore, Time};
 
 #[derive(Debug)]
 pub struct GraphMixer {
@@ -165,6 +165,17 @@ impl TemporalModel for GraphMixer {
         seed: u64,
     ) -> Result<Vec<f32>, ModelError> {
         embedded::score_pairs(self, store, cutoff, pairs, seed)
+    }
+    fn score_grid(
+        &self,
+        store: &dyn TemporalStore,
+        cutoff: EventId,
+        src: &[NodeId],
+        cand: &[NodeId],
+        t: Time,
+        seed: u64,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        embedded::score_grid(self, store, cutoff, src, cand, t, seed).map(Some)
     }
     fn batch_logits(
         &self,

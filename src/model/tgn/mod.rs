@@ -33,7 +33,7 @@ use crate::model::config::{Embedding, ModelConfig, ModelKind, Updater};
 use crate::model::embedded::{self, NodeEmbedder};
 use crate::model::parts::{LinkDecoder, MemoryCell, TemporalAttention, TimeEncoder};
 use crate::sample::neighbors::SamplerConfig;
-use crate::store::{EventId, TemporalStore};
+use crate::store::{EventId, NodeId, TemporalStore, Time};
 use memory::Memory;
 
 /// The network of the TGN family: weights, the parts its preset asks for, and the
@@ -227,6 +227,17 @@ impl TemporalModel for TgnNet {
         seed: u64,
     ) -> Result<Vec<f32>, ModelError> {
         embedded::score_pairs(self, store, cutoff, pairs, seed)
+    }
+    fn score_grid(
+        &self,
+        store: &dyn TemporalStore,
+        cutoff: EventId,
+        src: &[NodeId],
+        cand: &[NodeId],
+        t: Time,
+        seed: u64,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        embedded::score_grid(self, store, cutoff, src, cand, t, seed).map(Some)
     }
     fn batch_logits(
         &self,
