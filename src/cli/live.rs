@@ -155,3 +155,38 @@ pub fn parse_time(s: &str) -> anyhow::Result<f64> {
     }
     Ok(t)
 }
+
+/// How a file-driven command names its rows in errors: `score` ("query",
+/// "queries", "score", "scoring") or `recommend --sources`.
+pub struct Rows {
+    pub one: &'static str,
+    pub many: &'static str,
+    pub verb: &'static str,
+    pub doing: &'static str,
+}
+
+/// A serving error for row `index` of the chunk starting at row `offset` of `path`
+/// (one row per line after the header), worded for the CLI: a time before the
+/// watermark names the row and its line; other client errors name the chunk.
+pub fn file_error(
+    e: linkcast::serve::ServeError,
+    path: &std::path::Path,
+    offset: usize,
+    rows: &Rows,
+) -> anyhow::Error {
+    match e {
+        linkcast::serve::ServeError::TooOld { index, t, watermark } => anyhow::anyhow!(
+            "{}: {} {} (line {}): time {t} is not later than the model's watermark {watermark}; \
+             a model can only {} the future of what it absorbed",
+            path.display(),
+            rows.one,
+            offset + index + 1,
+            offset + index + 2,
+            rows.verb
+        ),
+        e if e.is_client_error() => {
+            anyhow::Error::new(e).context(format!("{}: {} {}..", path.display(), rows.many, offset + 1))
+        }
+        e => anyhow::Error::new(e).context(rows.doing),
+    }
+}

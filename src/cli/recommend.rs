@@ -10,7 +10,9 @@ use serde_json::json;
 use linkcast::serve::TopK;
 use linkcast::serve::queries::{read_sources, write_recommendations};
 
-use crate::cli::live::{LiveArgs, open_scorer, parse_time};
+use crate::cli::live::{LiveArgs, Rows, file_error, open_scorer, parse_time};
+
+const ROWS: Rows = Rows { one: "source", many: "sources", verb: "rank", doing: "recommending" };
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -111,19 +113,7 @@ fn many(a: &Args, path: &std::path::Path, opts: &TopK) -> anyhow::Result<()> {
     let bar = crate::cli::bar(queries.len() as u64, "recommending");
     let mut results = Vec::with_capacity(queries.len());
     for (i, chunk) in queries.chunks(STEP).enumerate() {
-        let r = scorer.top_k_many(chunk, opts).map_err(|e| match e {
-            linkcast::serve::ServeError::TooOld { index, t, watermark } => anyhow::anyhow!(
-                "{}: source {} (line {}): time {t} is not later than the model's watermark {watermark}; \
-                 a model can only rank the future of what it absorbed",
-                path.display(),
-                i * STEP + index + 1,
-                i * STEP + index + 2
-            ),
-            e if e.is_client_error() => {
-                anyhow::Error::new(e).context(format!("{}: sources {}..", path.display(), i * STEP + 1))
-            }
-            e => anyhow::Error::new(e).context("recommending"),
-        })?;
+        let r = scorer.top_k_many(chunk, opts).map_err(|e| file_error(e, path, i * STEP, &ROWS))?;
         results.extend(r);
         bar.inc(chunk.len() as u64);
     }

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use linkcast::serve::queries::{read_queries, write_scores};
 
-use crate::cli::live::{LiveArgs, open_scorer};
+use crate::cli::live::{LiveArgs, Rows, file_error, open_scorer};
+
+const ROWS: Rows = Rows { one: "query", many: "queries", verb: "score", doing: "scoring" };
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -42,19 +44,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let bar = crate::cli::bar(queries.len() as u64, "scoring");
     let mut scores = Vec::with_capacity(queries.len());
     for (i, chunk) in queries.chunks(STEP).enumerate() {
-        let s = scorer.score(chunk).map_err(|e| match e {
-            linkcast::serve::ServeError::TooOld { index, t, watermark } => anyhow::anyhow!(
-                "{}: query {} (line {}): time {t} is not later than the model's watermark {watermark}; \
-                 a model can only score the future of what it absorbed",
-                a.queries.display(),
-                i * STEP + index + 1,
-                i * STEP + index + 2
-            ),
-            e if e.is_client_error() => {
-                anyhow::Error::new(e).context(format!("{}: queries {}..", a.queries.display(), i * STEP + 1))
-            }
-            e => anyhow::Error::new(e).context("scoring"),
-        })?;
+        let s = scorer.score(chunk).map_err(|e| file_error(e, &a.queries, i * STEP, &ROWS))?;
         scores.extend(s);
         bar.inc(chunk.len() as u64);
     }

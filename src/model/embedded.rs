@@ -49,13 +49,29 @@ pub fn score_pairs<M: NodeEmbedder + ?Sized>(
     };
     let a: Vec<i64> = pairs.src.iter().zip(pairs.t).map(|(&s, &tt)| root(s, tt)).collect();
     let b: Vec<i64> = pairs.dst.iter().zip(pairs.t).map(|(&d, &tt)| root(d, tt)).collect();
+    probabilities(m, store, cutoff, &nodes, &times, seed, |ps, pd, dev| {
+        m.decoder().logits(ps, pd, &i64s(&a, dev), &i64s(&b, dev))
+    })
+}
+
+/// Embed `nodes` at `times` (no gradients), project them as sources and
+/// destinations, and turn the logits `decode` makes of the two into probabilities
+/// on the host: the part [`score_pairs`] and [`score_grid`] share.
+fn probabilities<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    nodes: &[NodeId],
+    times: &[Time],
+    seed: u64,
+    decode: impl FnOnce(&Tensor, &Tensor, Device) -> Tensor,
+) -> Result<Vec<f32>, ModelError> {
     let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
-    let layers = sampler.sample_layers(&nodes, &times, cutoff)?;
+    let layers = sampler.sample_layers(nodes, times, cutoff)?;
     tch::no_grad(|| {
-        let (emb, _) = m.embed(store, Roots { nodes: &nodes, t: &times, layers: &layers })?;
-        let dev = m.embed_device();
+        let (emb, _) = m.embed(store, Roots { nodes, t: times, layers: &layers })?;
         let (ps, pd) = m.decoder().project(&emb);
-        let p = m.decoder().logits(&ps, &pd, &i64s(&a, dev), &i64s(&b, dev)).sigmoid().to_device(Device::Cpu);
+        let p = decode(&ps, &pd, m.embed_device()).sigmoid().reshape([-1]).to_device(Device::Cpu);
         Ok(Vec::<f32>::try_from(p)?)
     })
 }
@@ -86,15 +102,8 @@ pub fn score_grid<M: NodeEmbedder + ?Sized>(
     let a: Vec<i64> = src.iter().map(|&s| root(s)).collect();
     let b: Vec<i64> = cand.iter().map(|&d| root(d)).collect();
     let times = vec![t; nodes.len()];
-    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
-    let layers = sampler.sample_layers(&nodes, &times, cutoff)?;
-    tch::no_grad(|| {
-        let (emb, _) = m.embed(store, Roots { nodes: &nodes, t: &times, layers: &layers })?;
-        let dev = m.embed_device();
-        let (ps, pd) = m.decoder().project(&emb);
-        let (ps, pd) = (ps.index_select(0, &i64s(&a, dev)), pd.index_select(0, &i64s(&b, dev)));
-        let p = m.decoder().grid_logits(&ps, &pd).sigmoid().reshape([-1]).to_device(Device::Cpu);
-        Ok(Vec::<f32>::try_from(p)?)
+    probabilities(m, store, cutoff, &nodes, &times, seed, |ps, pd, dev| {
+        m.decoder().grid_logits(&ps.index_select(0, &i64s(&a, dev)), &pd.index_select(0, &i64s(&b, dev)))
     })
 }
 
