@@ -3,17 +3,17 @@
 //! [`Scorer::top_k`] gives it (same candidates and order, ties by lower dense id;
 //! scores equal up to float rounding of differently shaped batches, tested to 1e-6).
 //!
-//! Queries at the same `t` are answered in blocks of up to `B = 181` sources, the
-//! candidates visited in pieces, with a running top-k per source:
-//! - **Grid targets** (TGN and GraphMixer, through `StreamScorer::score_grid`): one
-//!   call per piece of `CHUNK` candidates embeds each distinct node of the block's
-//!   sources and the piece once at `t`, projects them once, and decodes every
-//!   `source x candidate` pair from the two projections. A block of `B` sources
-//!   costs about one exhaustive query plus `B` decoder passes.
-//! - **Pair targets** (TPNet, DyGFormer, the baselines, or a model that must update
-//!   its state first): pieces of `CHUNK / B` candidates go as `B x piece` pairs,
-//!   candidate-major; a node-embedding model then embeds each `(node, t)` of a call
-//!   once, the others gain only the batching.
+//! **Grid targets** (TGN and GraphMixer, through `StreamScorer::score_grid`):
+//! queries at the same `t` are answered in blocks of up to `B = 181` sources, the
+//! candidates visited in pieces of `CHUNK`, with a running top-k per source. One
+//! call per piece embeds each distinct node of the block's sources and the piece
+//! once at `t`, projects them once, and decodes every `source x candidate` pair
+//! from the two projections, so a block costs about one exhaustive query plus `B`
+//! decoder passes.
+//!
+//! **Everything else** (pair models, baselines, retrieval) shares nothing across
+//! sources and is answered one `top_k` at a time: measured, a shared pass only
+//! added bookkeeping for the baselines (docs/SERVING.md).
 //!
 //! Memory: one piece's scores (`B x CHUNK` at most, 47 MB), plus each source's
 //! running top-k (pruned to `k` whenever it passes `4 k + piece`), never a score
@@ -63,8 +63,8 @@ impl Scorer {
         self.top_k_many_in(queries, opts, BLOCK, CHUNK)
     }
 
-    /// [`Scorer::top_k_many`] with `block` sources per block and calls of about
-    /// `chunk` pairs (tests force many blocks, pieces and prunes on small graphs).
+    /// [`Scorer::top_k_many`] with `block` sources per block and `chunk` candidates
+    /// per call (tests force many blocks, pieces and prunes on small graphs).
     pub(crate) fn top_k_many_in(
         &self,
         queries: &[SourceQuery],
@@ -73,7 +73,10 @@ impl Scorer {
         chunk: usize,
     ) -> Result<Vec<(Vec<Ranked>, bool)>, ServeError> {
         let at = |i: usize, e: ServeError| e.at_index(i);
-        if opts.retrieve.is_some() {
+        let Some(t0) = queries.first().map(|q| q.t) else { return Ok(Vec::new()) };
+        // Retrieval picks candidates per source, and pair targets share nothing
+        // across sources: both are answered one query at a time.
+        if opts.retrieve.is_some() || !self.grid_ready(t0)? {
             return queries
                 .iter()
                 .enumerate()
@@ -120,6 +123,12 @@ impl Scorer {
         Ok(out.into_iter().map(|r| r.expect("every query is in one block")).collect())
     }
 
+    /// Whether the target scores `source x candidate` grids now (the node-embedding
+    /// models with their state current): an empty grid asks without scoring.
+    fn grid_ready(&self, t: Time) -> Result<bool, ServeError> {
+        Ok(self.target().score_grid(self.store.as_ref(), &[], &[], t, &mut Vec::new())?)
+    }
+
     /// The top-k of `base` for each `(source, cold)` of one block at `t`.
     fn rank_block(
         &self,
@@ -133,10 +142,7 @@ impl Scorer {
         let b = srcs.len();
         let k = opts.k;
         let src_ids: Vec<NodeId> = srcs.iter().map(|&(s, _)| s).collect();
-        // Grid targets take `b x piece` pairs per call with every node embedded once,
-        // so a piece can be a whole chunk of candidates.
-        let grid = self.target().score_grid(self.store.as_ref(), &src_ids, &[], t, &mut Vec::new())?;
-        let piece = if grid { chunk.max(1) } else { (chunk / b).max(1) };
+        let piece = chunk.max(1);
         let seen: Vec<Option<HashSet<NodeId>>> = srcs
             .iter()
             .map(|&(s, cold)| {
@@ -149,31 +155,22 @@ impl Scorer {
             !(exhaustive && d == s) && seen[j].as_ref().is_none_or(|h| !h.contains(&d))
         };
         let mut run: Vec<Running> = (0..b).map(|_| Running { cand: Vec::new(), score: Vec::new() }).collect();
-        let (mut ps, mut pd, mut pt) = (Vec::new(), Vec::new(), Vec::new());
         let mut scores = Vec::new();
         for cands in base.chunks(piece) {
-            // Grid: source-major; pairs: candidate-major. `at(ci, j)` reads either.
-            let source_major =
-                grid && self.target().score_grid(self.store.as_ref(), &src_ids, cands, t, &mut scores)?;
-            if !source_major {
-                ps.clear();
-                pd.clear();
-                for &d in cands {
-                    for &s in &src_ids {
-                        ps.push(s);
-                        pd.push(d);
-                    }
-                }
-                pt.clear();
-                pt.resize(ps.len(), t);
-                scores = self.score_dense(&ps, &pd, &pt)?;
+            // `&self` excludes ingestion for the whole call, so a target that was
+            // ready in `grid_ready` stays ready.
+            if !self.target().score_grid(self.store.as_ref(), &src_ids, cands, t, &mut scores)? {
+                return Err(ServeError::State {
+                    path: "scorer".into(),
+                    why: "the target stopped scoring grids in the middle of a call".into(),
+                });
             }
-            let at = |ci: usize, j: usize| if source_major { j * cands.len() + ci } else { ci * b + j };
+            // Source-major: `scores[j * cands.len() + ci]` scores `(src j, cands[ci])`.
             for (ci, &d) in cands.iter().enumerate() {
                 for (j, r) in run.iter_mut().enumerate() {
                     if keep(j, d) {
                         r.cand.push(d);
-                        r.score.push(scores[at(ci, j)]);
+                        r.score.push(scores[j * cands.len() + ci]);
                     }
                 }
             }
