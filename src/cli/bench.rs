@@ -110,6 +110,10 @@ pub struct ServeArgs {
     pub ingest_batch: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also time top-k through the top-k cache of this many MiB (`serve
+    /// --topk-cache-mb`): its fill, warm queries, and queries after the ingest (0: skip).
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    pub topk_cache_mb: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +215,7 @@ fn run_serve(a: ServeArgs) -> anyhow::Result<()> {
         ingest_events: a.ingest_events,
         ingest_batch: a.ingest_batch,
         seed: a.seed,
+        topk_cache_mb: a.topk_cache_mb,
     };
     let report = run_serve_bench(&mut scorer, &cfg).context("serving benchmark")?;
     let mut v = serde_json::to_value(&report)?;

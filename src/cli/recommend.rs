@@ -54,6 +54,11 @@ pub struct Args {
     pub retrieve: Option<usize>,
     #[arg(long)]
     pub json: bool,
+    /// With --sources: keep candidate rows per query time in at most this many MiB,
+    /// so every block of sources at one time reuses them (the top-k cache of `serve`,
+    /// docs/SERVING.md; TGN family, GraphMixer). 0: off.
+    #[arg(long, default_value_t = 1024, value_name = "MIB", requires = "sources")]
+    pub topk_cache_mb: u64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -108,7 +113,8 @@ const STEP: usize = 8192;
 
 fn many(a: &Args, path: &std::path::Path, opts: &TopK) -> anyhow::Result<()> {
     let queries = read_sources(path).with_context(|| format!("reading sources {}", path.display()))?;
-    let scorer = open_scorer(&a.live)?;
+    let mut scorer = open_scorer(&a.live)?;
+    scorer.set_topk_cache(a.topk_cache_mb << 20);
     let started = std::time::Instant::now();
     let bar = crate::cli::bar(queries.len() as u64, "recommending");
     let mut results = Vec::with_capacity(queries.len());

@@ -68,6 +68,11 @@ pub struct Args {
     /// Largest request line plus headers, in bytes (larger: 431); at least 8192.
     #[arg(long, default_value_t = 16 << 10, value_name = "BYTES")]
     pub max_header_bytes: usize,
+    /// Cap of the top-k cache, in MiB: candidate rows at the last query time that
+    /// `/recommend` asked about, so later queries at that time decode instead of
+    /// embedding every candidate (TGN family, GraphMixer; docs/SERVING.md). 0: off.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub topk_cache_mb: u64,
 }
 
 fn seconds(flag: &str, v: f64) -> anyhow::Result<std::time::Duration> {
@@ -117,6 +122,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // refused here, before any work. The locks are held until the process ends.
     let _locks = writer_locks(state_dir.as_deref(), Some(&wal_dir), "linkcast serve")?;
     let mut scorer = open_scorer(&a.live)?;
+    scorer.set_topk_cache(a.topk_cache_mb << 20);
     let (wal, rec) = http::recover(&mut scorer, &wal_dir)
         .with_context(|| format!("recovering from the write-ahead log {}", wal_dir.display()))?;
     if !crate::cli::quiet() {

@@ -10,6 +10,8 @@
 //!   mean, transductive and inductive subsets, TGN's masking) and `rank` (K
 //!   negatives from a saved set, or all destinations; MRR, Hits@k) protocols with
 //!   streaming semantics, and the [`protocol::EvalRecord`] of a run.
+//! - [`sides`]: scores that split into a source row and a candidate row joined by
+//!   the decoder's last layer, the form the serving cache keeps.
 //! - [`baselines`]: EdgeBank (unlimited and time-window), the recency and
 //!   popularity heuristics of Cornell et al. 2025 (local and global) and their
 //!   lexicographic combinations, each directed by default with an undirected
@@ -20,6 +22,7 @@ mod heuristics;
 pub mod metrics;
 pub mod protocol;
 pub mod scorer;
+pub mod sides;
 
 pub use baselines::{BaselineConfig, BaselineKind, BaselineName, Direction, make_baseline};
 pub use protocol::{ApConfig, EvalRecord, Metrics, Part, RankNegatives, eval_ap, eval_rank, inductive_mask};

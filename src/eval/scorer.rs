@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use crate::eval::metrics::MetricError;
+use crate::eval::sides::{CandidateRows, SideDecoder};
 use crate::sample::negatives::NegError;
 use crate::store::split::SplitError;
 use crate::store::{NodeId, TemporalStore, Time};
@@ -93,6 +94,33 @@ pub trait StreamScorer: Send + Sync {
         _out: &mut Vec<f64>,
     ) -> Result<bool, EvalError> {
         Ok(false)
+    }
+
+    /// The candidates' side of a split score at `t` ([`CandidateRows`]), from every
+    /// event of `store` (all absorbed), through `&self`; `None` for scorers whose
+    /// score does not split (pair models, baselines) or that must update state first.
+    fn candidate_rows(
+        &self,
+        _store: &dyn TemporalStore,
+        _cand: &[NodeId],
+        _t: Time,
+    ) -> Result<Option<CandidateRows>, EvalError> {
+        Ok(None)
+    }
+
+    /// The sources' side matching [`StreamScorer::candidate_rows`] (`[S, width]`).
+    fn source_rows(
+        &self,
+        _store: &dyn TemporalStore,
+        _src: &[NodeId],
+        _t: Time,
+    ) -> Result<Option<Vec<f32>>, EvalError> {
+        Ok(None)
+    }
+
+    /// The layer that joins the two sides; `None` where there are no sides.
+    fn side_decoder(&self) -> Option<SideDecoder> {
+        None
     }
 
     /// Make room for node ids `< num_nodes` (nodes added by live appends, or a cold

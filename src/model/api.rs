@@ -28,6 +28,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
+use crate::eval::sides::{CandidateRows, SideDecoder};
 use crate::model::{ModelConfig, ModelError};
 use crate::sample::neighbors::{Sampled, SamplerConfig, Strategy};
 use crate::store::{EventId, NodeId, TemporalStore, Time};
@@ -193,6 +194,40 @@ pub trait TemporalModel: Send + Sync + std::fmt::Debug {
         _seed: u64,
     ) -> Result<Option<Vec<f32>>, ModelError> {
         Ok(None)
+    }
+
+    /// The candidates' side of the decoder at `t` from events `< cutoff`
+    /// ([`CandidateRows`]), for models whose score splits as
+    /// `w . relu(src_row + cand_row) + b` and whose candidate rows read at most one
+    /// sampled layer; `None` otherwise (pair models, deeper embeddings).
+    fn candidate_rows(
+        &self,
+        _store: &dyn TemporalStore,
+        _cutoff: EventId,
+        _cand: &[NodeId],
+        _t: Time,
+        _seed: u64,
+    ) -> Result<Option<CandidateRows>, ModelError> {
+        Ok(None)
+    }
+
+    /// The sources' side (`[S, width]`) matching [`TemporalModel::candidate_rows`];
+    /// `None` where that is `None`.
+    fn source_rows(
+        &self,
+        _store: &dyn TemporalStore,
+        _cutoff: EventId,
+        _src: &[NodeId],
+        _t: Time,
+        _seed: u64,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        Ok(None)
+    }
+
+    /// The decoder's last layer that joins the two sides; `None` where
+    /// [`TemporalModel::candidate_rows`] is `None`.
+    fn side_decoder(&self) -> Option<SideDecoder> {
+        None
     }
 
     /// Logits `[2, m]` of `batch`'s positives (row 0) and negatives (row 1), with

@@ -4,11 +4,18 @@
 //! (a rank query's source appears once for its K + 1 candidates), projects the
 //! embeddings once per root, and the decoder scores every pair from two gathers.
 //! Pair models (TPNet, DyGFormer) implement `score_pairs` themselves.
+//!
+//! The decoder `w . relu(P_s h_u + b_s + P_d h_v) + b` also splits at its sum:
+//! [`candidate_rows`] gives `P_d h_v` per candidate at `t` and [`source_rows`]
+//! `P_s h_u + b_s` per source, so a cache of the candidates' rows at one time
+//! (`crate::serve::scorer::cache`) answers a later query at that time with one
+//! fused pass ([`crate::eval::sides::SideDecoder`]). Rows are `f32`, row-major, `width` each.
 
 use std::collections::HashMap;
 
 use tch::{Device, Tensor};
 
+use crate::eval::sides::{CandidateRows, NO_NODE};
 use crate::model::ModelError;
 use crate::model::api::{Carry, PairBatch, Pairs, Roots};
 use crate::model::inputs::i64s;
@@ -104,6 +111,72 @@ pub fn score_grid<M: NodeEmbedder + ?Sized>(
     let times = vec![t; nodes.len()];
     probabilities(m, store, cutoff, &nodes, &times, seed, |ps, pd, dev| {
         m.decoder().grid_logits(&ps.index_select(0, &i64s(&a, dev)), &pd.index_select(0, &i64s(&b, dev)))
+    })
+}
+
+/// [`crate::model::TemporalModel::candidate_rows`] for a node-embedding family:
+/// `cand` embedded at `t` from events `< cutoff`, projected as destinations only.
+/// `None` when the embedding reads more than one sampled layer: a row would then
+/// depend on neighbours of neighbours, which `reads` does not list.
+pub fn candidate_rows<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    cand: &[NodeId],
+    t: Time,
+    seed: u64,
+) -> Result<Option<CandidateRows>, ModelError> {
+    let cfg = m.embed_sampler(seed);
+    if cfg.fanouts.len() > 1 {
+        return Ok(None);
+    }
+    let width = m.decoder().width();
+    if cand.is_empty() {
+        return Ok(Some(CandidateRows {
+            width,
+            k: cfg.fanouts.first().copied().unwrap_or(0),
+            ..Default::default()
+        }));
+    }
+    let sampler = NeighborSampler::new(store, cfg)?;
+    let times = vec![t; cand.len()];
+    let layers = sampler.sample_layers(cand, &times, cutoff)?;
+    let rows = tch::no_grad(|| -> Result<Vec<f32>, ModelError> {
+        let (emb, _) = m.embed(store, Roots { nodes: cand, t: &times, layers: &layers })?;
+        let pd = m.decoder().project_dst(&emb).contiguous().view([-1]).to_device(Device::Cpu);
+        Ok(Vec::<f32>::try_from(pd)?)
+    })?;
+    let (k, reads) = match layers.first() {
+        Some(l) => {
+            let reads =
+                l.nbr.iter().zip(&l.mask).map(|(&v, &ok)| if ok != 0 { v } else { NO_NODE }).collect();
+            (l.k, reads)
+        }
+        None => (0, Vec::new()),
+    };
+    Ok(Some(CandidateRows { width, rows, k, reads }))
+}
+
+/// [`crate::model::TemporalModel::source_rows`] for a node-embedding family:
+/// `src` embedded at `t` and projected as sources (`P_s h_u + b_s`), `[S, width]`.
+pub fn source_rows<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    src: &[NodeId],
+    t: Time,
+    seed: u64,
+) -> Result<Vec<f32>, ModelError> {
+    if src.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
+    let times = vec![t; src.len()];
+    let layers = sampler.sample_layers(src, &times, cutoff)?;
+    tch::no_grad(|| {
+        let (emb, _) = m.embed(store, Roots { nodes: src, t: &times, layers: &layers })?;
+        let ps = m.decoder().project_src(&emb).contiguous().view([-1]).to_device(Device::Cpu);
+        Ok(Vec::<f32>::try_from(ps)?)
     })
 }
 

@@ -255,6 +255,31 @@ impl LinkDecoder {
         (self.src.forward(emb), self.dst.forward(emb))
     }
 
+    /// `emb [R, e]` projected as sources only (with the hidden layer's bias).
+    pub fn project_src(&self, emb: &Tensor) -> Tensor {
+        self.src.forward(emb)
+    }
+
+    /// `emb [R, e]` projected as destinations only.
+    pub fn project_dst(&self, emb: &Tensor) -> Tensor {
+        self.dst.forward(emb)
+    }
+
+    /// Width of the hidden layer (and of the embeddings).
+    pub fn width(&self) -> usize {
+        self.dst.ws.size()[0] as usize
+    }
+
+    /// The last layer as host values, for [`crate::eval::sides::SideDecoder`];
+    /// `None` if it cannot be read as `f32`.
+    pub fn side_decoder(&self) -> Option<crate::eval::sides::SideDecoder> {
+        let w =
+            Vec::<f32>::try_from(self.out.ws.detach().to_device(tch::Device::Cpu).contiguous().view([-1]))
+                .ok()?;
+        let b = self.out.bs.as_ref().map_or(0.0, |b| b.double_value(&[0]) as f32);
+        Some(crate::eval::sides::SideDecoder { w, b })
+    }
+
     /// Logits of the `m` positive pairs `(emb[i], emb[m + i])` and the `m` negative
     /// pairs `(emb[i], emb[2m + i])` of `emb [3m, e]` -> `[2, m]` (positives, then
     /// negatives): each row projected only in the role it plays, and no gathers.
@@ -316,7 +341,7 @@ impl LinkDecoder {
                 for (r, row) in rows.chunks_mut(c).enumerate() {
                     let src = &a[(blk * ROWS + r) * e..][..e];
                     for j in lo..hi {
-                        row[j] = hidden_dot(src, &d[j * e..][..e], &w) + b;
+                        row[j] = crate::eval::sides::hidden_dot(src, &d[j * e..][..e], &w) + b;
                     }
                 }
             }
@@ -329,25 +354,6 @@ impl LinkDecoder {
         let h = (ps.index_select(0, a) + pd.index_select(0, b)).relu();
         self.out.forward(&h).squeeze_dim(-1)
     }
-}
-
-/// `sum_k w[k] * max(0, a[k] + d[k])`, in 8 independent lanes so the compiler can
-/// keep them in one vector register.
-#[inline]
-fn hidden_dot(a: &[f32], d: &[f32], w: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, dc, wc) = (a.chunks_exact(8), d.chunks_exact(8), w.chunks_exact(8));
-    let (ar, dr, wr) = (ac.remainder(), dc.remainder(), wc.remainder());
-    for ((x, y), z) in ac.zip(dc).zip(wc) {
-        for l in 0..8 {
-            acc[l] += z[l] * (x[l] + y[l]).max(0.0);
-        }
-    }
-    let mut tail = 0f32;
-    for ((x, y), z) in ar.iter().zip(dr).zip(wr) {
-        tail += z * (x + y).max(0.0);
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// The memory updater: a GRU or a tanh-RNN cell, `(message [n, m], memory [n, d]) -> [n, d]`.

@@ -1,7 +1,9 @@
 //! The serving benchmark behind `linkcast bench serve`: from the library, one pair
 //! at a time (latency p50/p99), large batches (pairs/s), top-k over every candidate
 //! (ms per query, also retrieve-then-rerank), many sources at one time (queries/s)
-//! and live ingest (events/s), on a live [`Scorer`].
+//! and live ingest (events/s), on a live [`Scorer`]; with `topk_cache_mb`, also
+//! top-k through the cache (`crate::serve::scorer::cache`): the query that fills it,
+//! warm queries at the same time, and the first query after the ingest.
 //!
 //! Queries are seeded uniform random pairs of known nodes at a time just after the
 //! watermark; ingested events are seeded random pairs of known nodes at increasing
@@ -13,7 +15,8 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::serve::{LiveEvent, Query, Scorer, ServeError, SourceQuery, TopK};
+use crate::serve::scorer::CacheStats;
+use crate::serve::{LiveEvent, Query, Ranked, Scorer, ServeError, SourceQuery, TopK};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServeBench {
@@ -33,6 +36,9 @@ pub struct ServeBench {
     pub ingest_events: usize,
     pub ingest_batch: usize,
     pub seed: u64,
+    /// Also time top-k through a cache of this many MiB (0: skip; the cache stays
+    /// off for every other measurement, and on through the ingest).
+    pub topk_cache_mb: u64,
 }
 
 impl Default for ServeBench {
@@ -48,6 +54,7 @@ impl Default for ServeBench {
             ingest_events: 20_000,
             ingest_batch: 200,
             seed: 0,
+            topk_cache_mb: 0,
         }
     }
 }
@@ -91,6 +98,8 @@ pub struct ServeReport {
     pub topk_retrieve: Option<Latency>,
     /// One `top_k_many` call over `many_sources` random sources at one time.
     pub many_sources: Option<ManyReport>,
+    /// Top-k through the cache (with `topk_cache_mb`).
+    pub topk_cache: Option<CacheReport>,
     pub ingest_events_per_s: f64,
     pub ingest_batch: Latency,
     /// Growth of the allocator's bytes in use over the ingest (store tail, adjacency,
@@ -106,6 +115,26 @@ pub struct ManyReport {
     pub sources: usize,
     pub seconds: f64,
     pub queries_per_s: f64,
+}
+
+/// Top-k through the cache at a time after every ingested event: `fill` is the
+/// first query (it computes every candidate's row), `warm` the next
+/// `topk_queries` (other sources, same time), `after_ingest` the same sources'
+/// queries once the ingest has invalidated the rows its events touched (the
+/// first recomputes them). `stats_*`: what the cache held and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheReport {
+    pub fill: Latency,
+    pub warm: Latency,
+    pub after_ingest: Latency,
+    pub stats_before_ingest: CacheStats,
+    pub stats_end: CacheStats,
+    /// `many_sources` random sources in one `top_k_many` call at the cached time,
+    /// after the warm queries (the rows are there).
+    pub many_sources: Option<ManyReport>,
+    /// Largest absolute difference between a warm query's top-k scores and the
+    /// same source's uncached top-k (same candidates, order checked to ties).
+    pub max_abs_diff_vs_uncached: f64,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -191,10 +220,56 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         None
     };
 
+    let step = 1.0f64.max(t0.abs() * 1e-12);
+    // The cached queries ask at a time after every event the ingest will add.
+    let tc = t + step * (cfg.ingest_events as f64 + 2.0);
+    let mut cached: Option<(Vec<f64>, Vec<f64>, CacheStats, f64, Option<ManyReport>)> = None;
+    let cache_srcs: Vec<String> = (0..cfg.topk_queries).map(|_| pair(&mut rng).0).collect();
+    if cfg.topk_cache_mb > 0 {
+        s.set_topk_cache(cfg.topk_cache_mb << 20);
+        let (first, _) = pair(&mut rng);
+        let start = Instant::now();
+        s.top_k(&first, tc, &opts)?;
+        let fill = vec![ms(start)];
+        let mut warm = Vec::with_capacity(cache_srcs.len());
+        let mut answers = Vec::with_capacity(cache_srcs.len());
+        for a in &cache_srcs {
+            let start = Instant::now();
+            answers.push(s.top_k(a, tc, &opts)?.0);
+            warm.push(ms(start));
+        }
+        let many = if cfg.many_sources > 0 {
+            let qs: Vec<SourceQuery> =
+                (0..cfg.many_sources).map(|_| SourceQuery { src: pair(&mut rng).0, t: tc }).collect();
+            let start = Instant::now();
+            s.top_k_many(&qs, &opts)?;
+            let seconds = start.elapsed().as_secs_f64();
+            Some(ManyReport {
+                sources: qs.len(),
+                seconds,
+                queries_per_s: qs.len() as f64 / seconds.max(1e-12),
+            })
+        } else {
+            None
+        };
+        let stats = s.topk_cache_stats();
+        // The same queries without the cache, for the difference.
+        s.set_topk_cache(0);
+        let mut diff = 0f64;
+        for (a, got) in cache_srcs.iter().zip(&answers) {
+            diff = diff.max(max_diff(got, &s.top_k(a, tc, &opts)?.0));
+        }
+        s.set_topk_cache(cfg.topk_cache_mb << 20);
+        s.top_k(&first, tc, &opts)?;
+        for a in &cache_srcs {
+            s.top_k(a, tc, &opts)?;
+        }
+        cached = Some((fill, warm, stats, diff, many));
+    }
+
     let mut batches = Vec::with_capacity(cfg.ingest_events / cfg.ingest_batch.max(1) + 1);
     let mut done = 0;
     let heap_before = crate::util::mem::heap_in_use_bytes();
-    let step = 1.0f64.max(t0.abs() * 1e-12);
     let mut tt = t;
     while done < cfg.ingest_events {
         let m = cfg.ingest_batch.max(1).min(cfg.ingest_events - done);
@@ -213,6 +288,28 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
     }
     let heap_after = crate::util::mem::heap_in_use_bytes();
     let ingest_secs = batches.iter().sum::<f64>() / 1e3;
+    let topk_cache = match cached {
+        Some((fill, warm, stats_before_ingest, diff, many_sources)) => {
+            let mut after = Vec::with_capacity(cache_srcs.len());
+            for a in &cache_srcs {
+                let start = Instant::now();
+                s.top_k(a, tc, &opts)?;
+                after.push(ms(start));
+            }
+            let stats_end = s.topk_cache_stats();
+            s.set_topk_cache(0);
+            Some(CacheReport {
+                fill: Latency::of(fill),
+                warm: Latency::of(warm),
+                after_ingest: Latency::of(after),
+                stats_before_ingest,
+                stats_end,
+                many_sources,
+                max_abs_diff_vs_uncached: diff,
+            })
+        }
+        None => None,
+    };
     let ingest_heap_bytes_per_event =
         heap_before.zip(heap_after).filter(|_| done > 0).map(|(a, b)| (b as f64 - a as f64) / done as f64);
     Ok(ServeReport {
@@ -225,9 +322,26 @@ pub fn run_serve_bench(s: &mut Scorer, cfg: &ServeBench) -> Result<ServeReport, 
         topk: Latency::of(topk),
         topk_retrieve: cfg.retrieve.map(|_| Latency::of(topk_retrieve)),
         many_sources,
+        topk_cache,
         ingest_events_per_s: done as f64 / ingest_secs.max(1e-12),
         ingest_batch: Latency::of(batches),
         ingest_heap_bytes_per_event,
         params: cfg.clone(),
     })
+}
+
+/// Largest score difference between two top-k answers of one query, or infinity
+/// if they name different destinations beyond what near-ties (1e-6) explain.
+fn max_diff(a: &[Ranked], b: &[Ranked]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let mut d = 0f64;
+    for (x, y) in a.iter().zip(b) {
+        d = d.max((x.score - y.score).abs());
+        if x.dst != y.dst && (x.score - y.score).abs() > 1e-6 {
+            return f64::INFINITY;
+        }
+    }
+    d
 }

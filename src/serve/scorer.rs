@@ -24,7 +24,9 @@ use crate::serve::retrieve::{POPULAR_KEEP, Popularity, retrieve};
 use crate::serve::state::{self, LiveBatch, LiveMeta};
 use crate::store::{EventId, IdMap, NodeId, Side, TemporalStore, Time};
 
+pub mod cache;
 mod many;
+pub use cache::CacheStats;
 pub use many::SourceQuery;
 
 /// How `score` and `top_k` treat an external id the graph has never seen.
@@ -119,6 +121,8 @@ pub struct Scorer {
     watermark: f64,
     /// Destination counts for retrieval, kept current by every append.
     pop: Popularity,
+    /// Candidate rows at one query time (off until [`Scorer::set_topk_cache`]).
+    cache: cache::TopKCache,
 }
 
 impl Scorer {
@@ -153,6 +157,7 @@ impl Scorer {
             live: Vec::new(),
             watermark: f64::NEG_INFINITY,
             pop,
+            cache: cache::TopKCache::new(0),
         };
         s.watermark = s.store.newest_time().unwrap_or(f64::NEG_INFINITY);
         let dir = state.and_then(state::locate);
@@ -207,6 +212,16 @@ impl Scorer {
         self.target().name()
     }
 
+    /// Keep candidate rows for `top_k` at one query time in at most `cap_bytes`
+    /// (0: off, the default); see [`cache`]. Replaces any entry.
+    pub fn set_topk_cache(&mut self, cap_bytes: u64) {
+        self.cache = cache::TopKCache::new(cap_bytes);
+    }
+
+    pub fn topk_cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
     // A panic inside the target cannot leave it half-updated in a way a later call
     // could observe differently from an error, so a poisoned lock is simply reused.
     fn target(&self) -> RwLockReadGuard<'_, Box<dyn StreamScorer>> {
@@ -256,6 +271,12 @@ impl Scorer {
         let target = self.target.get_mut().unwrap_or_else(|p| p.into_inner());
         target.ensure_nodes(nodes)?;
         target.absorb(self.store.as_ref(), start..end)?;
+        let store = self.store.as_ref();
+        let endpoints = (start..end).flat_map(|e| {
+            let (s, d, _) = store.event(e as EventId);
+            [s, d]
+        });
+        self.cache.after_ingest(endpoints, end, self.watermark);
         let seq = self.live.len() as u64 + 1;
         self.live.push(end);
         Ok(IngestSummary {
@@ -466,9 +487,11 @@ impl Scorer {
         k: usize,
         cold: bool,
     ) -> Result<(Vec<Ranked>, bool), ServeError> {
-        let srcs = vec![s; cand.len()];
-        let ts = vec![t; cand.len()];
-        let scores = self.score_dense(&srcs, &cand, &ts)?;
+        let cached = self.cache.scores(&**self.target(), self.store.as_ref(), s, t, &cand)?;
+        let scores = match cached {
+            Some(scores) => scores,
+            None => self.score_dense(&vec![s; cand.len()], &cand, &vec![t; cand.len()])?,
+        };
         let ranked = best_k(&cand, &scores, k)
             .into_iter()
             .map(|i| Ranked { dst: self.label(cand[i]), score: scores[i] })

@@ -481,3 +481,123 @@ fn many_sources_equal_one_at_a_time() {
         }
     }
 }
+
+/// The top-k cache answers what the uncached scorer answers: warm queries at one
+/// time, candidate lists, `exclude_seen`, retrieval, a cold source, live batches
+/// that touch cached candidates or their neighbours, new nodes, and a batch that
+/// moves the watermark past the cached time. Every score is compared (`k` covers
+/// all candidates), so a stale row fails it.
+#[test]
+fn topk_cache_equals_uncached_across_ingests() {
+    let _g = torch_lock();
+    let full = store_of(1000, &[]);
+    let end = full.newest_time().unwrap();
+    for kind in [ModelKind::Tgn, ModelKind::Graphmixer, ModelKind::TpnetLite] {
+        let open = |cap: u64| {
+            let base = prefix(&full, 700);
+            let n = base.num_nodes();
+            let mut s =
+                Scorer::open(model(kind), Box::new(base), identity_ids(n), Unknown::Cold, None).unwrap();
+            s.set_topk_cache(cap);
+            s
+        };
+        let (mut cached, mut plain) = (open(64 << 20), open(0));
+        let t = end + 50.0;
+        let all = TopK { k: 5000, ..Default::default() };
+        let check = |c: &Scorer, p: &Scorer, t: f64, what: &str| {
+            let cands: Vec<String> = (0..40).map(|d| (d * 11 % c.num_nodes()).to_string()).collect();
+            for opts in [
+                all.clone(),
+                TopK { k: 5000, exclude_seen: true, ..Default::default() },
+                TopK { k: 5000, candidates: Some(cands), ..Default::default() },
+                TopK { k: 5000, retrieve: Some(30), ..Default::default() },
+            ] {
+                // Many sources through the cache, in small blocks and pieces.
+                let qs: Vec<crate::serve::SourceQuery> = ["3", "1", "stranger", "12"]
+                    .iter()
+                    .map(|s| crate::serve::SourceQuery { src: s.to_string(), t })
+                    .collect();
+                let many = c.top_k_many_in(&qs, &opts, 3, 50).unwrap();
+                for (q, m) in qs.iter().zip(&many) {
+                    let b = p.top_k(&q.src, t, &opts).unwrap();
+                    assert_eq!(m.0.len(), b.0.len(), "{kind} {what}: many {}", q.src);
+                    for (x, y) in m.0.iter().zip(&b.0) {
+                        assert!((x.score - y.score).abs() <= 1e-6, "{kind} {what}: many {x:?} vs {y:?}");
+                    }
+                }
+                for src in ["1", "2", "stranger", "7", "40"] {
+                    let (a, b) = (c.top_k(src, t, &opts).unwrap(), p.top_k(src, t, &opts).unwrap());
+                    assert_eq!(a.1, b.1, "{what}: cold flag");
+                    assert_eq!(a.0.len(), b.0.len(), "{kind} {what}: {src} {opts:?}");
+                    for (x, y) in a.0.iter().zip(&b.0) {
+                        assert!((x.score - y.score).abs() <= 1e-6, "{kind} {what}: {src} {x:?} vs {y:?}");
+                        assert!(x.dst == y.dst || (x.score - y.score).abs() <= 1e-6, "{kind} {what}: order");
+                    }
+                }
+            }
+        };
+        check(&cached, &plain, t, "fill");
+        let st = cached.topk_cache_stats();
+        let splits = kind != ModelKind::TpnetLite;
+        assert_eq!(st.rows > 0, splits, "{kind}: {st:?}");
+        check(&cached, &plain, t, "warm");
+        if splits {
+            let warm = cached.topk_cache_stats();
+            assert_eq!(warm.computed, st.computed, "{kind}: warm queries computed rows: {warm:?}");
+            assert!(warm.served > st.served);
+        }
+        // Live batches before `t`: each invalidates what its events touch.
+        for lo in (700..1000).step_by(100) {
+            for s in [&mut cached, &mut plain] {
+                s.ingest(&events_of(&full, lo..lo + 100)).unwrap();
+            }
+            check(&cached, &plain, t, "after a batch");
+        }
+        let st = cached.topk_cache_stats();
+        if splits {
+            assert!(st.invalidated > 0 && st.rows > 0, "{kind}: {st:?}");
+        }
+        // New nodes, then a batch at `t` itself: the entry for `t` is dropped.
+        let fresh = vec![
+            LiveEvent { src: "9001".into(), dst: "1".into(), t: end + 1.0, feat: vec![] },
+            LiveEvent { src: "2".into(), dst: "9002".into(), t: end + 2.0, feat: vec![] },
+        ];
+        let late = vec![LiveEvent { src: "1".into(), dst: "7".into(), t, feat: vec![] }];
+        // Queries that leave the new nodes out keep the entry's slot table as it
+        // was; a row that reads a new node (node 1's: its latest partner) must
+        // still go when that node is touched again.
+        let again = vec![LiveEvent { src: "9001".into(), dst: "40".into(), t: end + 3.0, feat: vec![] }];
+        let list = TopK {
+            k: 50,
+            candidates: Some(["1", "2", "7", "40", "3"].map(String::from).to_vec()),
+            ..Default::default()
+        };
+        let same_list = |c: &Scorer, p: &Scorer, what: &str| {
+            for src in ["12", "stranger"] {
+                let (a, b) = (c.top_k(src, t, &list).unwrap().0, p.top_k(src, t, &list).unwrap().0);
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x.score - y.score).abs() <= 1e-6, "{kind} {what}: {x:?} vs {y:?}");
+                }
+            }
+        };
+        for batch in [&fresh, &again] {
+            for s in [&mut cached, &mut plain] {
+                s.ingest(batch).unwrap();
+            }
+            same_list(&cached, &plain, "new nodes, a list");
+        }
+        check(&cached, &plain, t, "new nodes");
+        for s in [&mut cached, &mut plain] {
+            s.ingest(&late).unwrap();
+        }
+        check(&cached, &plain, t + 5.0, "a later time");
+        let end_stats = cached.topk_cache_stats();
+        if splits {
+            assert!(
+                end_stats.dropped > st.dropped && end_stats.time == Some(t + 5.0),
+                "{kind}: {end_stats:?}"
+            );
+        }
+    }
+}

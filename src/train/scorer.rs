@@ -18,6 +18,7 @@ use std::path::Path;
 use tch::Device;
 
 use crate::eval::scorer::{EvalError, StreamScorer, check_queries, check_range};
+use crate::eval::sides::{CandidateRows, SideDecoder};
 use crate::model::{Carry, Pairs, TemporalModel};
 use crate::store::{EventId, NodeId, TemporalStore, Time};
 use crate::train::checkpoint::{self as ck};
@@ -65,6 +66,15 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> ModelScorer<M> {
     fn wrap(model: M, batch_size: usize, seed: u64) -> Self {
         let name = model.config().kind.to_string();
         ModelScorer { model, batch_size: batch_size.max(1), seed, name }
+    }
+
+    /// A query time the model can encode (finite).
+    fn check_time(&self, t: Time) -> Result<(), EvalError> {
+        if t.is_finite() {
+            Ok(())
+        } else {
+            Err(EvalError::Causality { scorer: self.name.clone(), why: format!("query time {t}") })
+        }
     }
 
     /// Check the graph fits the model (node count, feature widths).
@@ -156,9 +166,7 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         if self.model.stateful() && self.model.absorbed() != n {
             return Ok(false);
         }
-        if !t.is_finite() {
-            return Err(EvalError::Causality { scorer: self.name.clone(), why: format!("query time {t}") });
-        }
+        self.check_time(t)?;
         let grid = self
             .model
             .score_grid(store, n as EventId, src, cand, t, self.seed)
@@ -167,6 +175,40 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         out.clear();
         out.extend(p.into_iter().map(f64::from));
         Ok(true)
+    }
+
+    fn candidate_rows(
+        &self,
+        store: &dyn TemporalStore,
+        cand: &[NodeId],
+        t: Time,
+    ) -> Result<Option<CandidateRows>, EvalError> {
+        let n = store.num_events();
+        if self.model.stateful() && self.model.absorbed() != n {
+            return Ok(None);
+        }
+        self.check_time(t)?;
+        self.model
+            .candidate_rows(store, n as EventId, cand, t, self.seed)
+            .map_err(|e| ev("candidate rows", e))
+    }
+
+    fn source_rows(
+        &self,
+        store: &dyn TemporalStore,
+        src: &[NodeId],
+        t: Time,
+    ) -> Result<Option<Vec<f32>>, EvalError> {
+        let n = store.num_events();
+        if self.model.stateful() && self.model.absorbed() != n {
+            return Ok(None);
+        }
+        self.check_time(t)?;
+        self.model.source_rows(store, n as EventId, src, t, self.seed).map_err(|e| ev("source rows", e))
+    }
+
+    fn side_decoder(&self) -> Option<SideDecoder> {
+        self.model.side_decoder()
     }
 
     fn absorb(&mut self, store: &dyn TemporalStore, batch: Range<usize>) -> Result<(), EvalError> {

@@ -27,6 +27,7 @@ use tch::{Device, Tensor};
 
 pub use absorb::Folded;
 
+use crate::eval::sides::{CandidateRows, SideDecoder};
 use crate::model::ModelError;
 use crate::model::api::{Carry, PairBatch, Pairs, Roots, TemporalModel};
 use crate::model::config::{Embedding, ModelConfig, ModelKind, Updater};
@@ -227,6 +228,29 @@ impl TemporalModel for TgnNet {
         seed: u64,
     ) -> Result<Vec<f32>, ModelError> {
         embedded::score_pairs(self, store, cutoff, pairs, seed)
+    }
+    fn candidate_rows(
+        &self,
+        store: &dyn TemporalStore,
+        cutoff: EventId,
+        cand: &[NodeId],
+        t: Time,
+        seed: u64,
+    ) -> Result<Option<CandidateRows>, ModelError> {
+        embedded::candidate_rows(self, store, cutoff, cand, t, seed)
+    }
+    fn source_rows(
+        &self,
+        store: &dyn TemporalStore,
+        cutoff: EventId,
+        src: &[NodeId],
+        t: Time,
+        seed: u64,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        embedded::source_rows(self, store, cutoff, src, t, seed).map(Some)
+    }
+    fn side_decoder(&self) -> Option<SideDecoder> {
+        self.decoder.side_decoder()
     }
     fn score_grid(
         &self,

@@ -15,11 +15,17 @@
 //! sources and is answered one `top_k` at a time: measured, a shared pass only
 //! added bookkeeping for the baselines (docs/SERVING.md).
 //!
+//! With the top-k cache on (`crate::serve::scorer::cache`), the candidates' rows
+//! at `t` are computed once for every block (and kept for later calls), and a
+//! block costs its sources' embeddings plus the decoder passes.
+//!
 //! Memory: one piece's scores (`B x CHUNK` at most, 47 MB), plus each source's
 //! running top-k (pruned to `k` whenever it passes `4 k + piece`), never a score
 //! per candidate and source.
 
 use std::collections::HashSet;
+
+use rayon::prelude::*;
 
 use super::{CHUNK, Scorer, best_k};
 use crate::serve::{Ranked, ServeError, TopK};
@@ -40,6 +46,9 @@ pub struct SourceQuery {
 struct Running {
     cand: Vec<NodeId>,
     score: Vec<f64>,
+    /// The k-th best score after the last prune (`-inf` before one kept `k`):
+    /// anything scoring less cannot make the top-k.
+    floor: f64,
 }
 
 impl Running {
@@ -47,6 +56,9 @@ impl Running {
         let keep = best_k(&self.cand, &self.score, k);
         self.cand = keep.iter().map(|&i| self.cand[i]).collect();
         self.score = keep.iter().map(|&i| self.score[i]).collect();
+        if k > 0 && self.score.len() == k {
+            self.floor = self.score[k - 1];
+        }
     }
 }
 
@@ -154,31 +166,45 @@ impl Scorer {
             let s = srcs[j].0;
             !(exhaustive && d == s) && seen[j].as_ref().is_none_or(|h| !h.contains(&d))
         };
-        let mut run: Vec<Running> = (0..b).map(|_| Running { cand: Vec::new(), score: Vec::new() }).collect();
+        let mut run: Vec<Running> = (0..b)
+            .map(|_| Running { cand: Vec::new(), score: Vec::new(), floor: f64::NEG_INFINITY })
+            .collect();
         let mut scores = Vec::new();
+        let side = self.cache.sources(&**self.target(), self.store.as_ref(), &src_ids, t)?;
         for cands in base.chunks(piece) {
             // `&self` excludes ingestion for the whole call, so a target that was
             // ready in `grid_ready` stays ready.
-            if !self.target().score_grid(self.store.as_ref(), &src_ids, cands, t, &mut scores)? {
+            // Through the top-k cache when it can (rows computed once per time, not
+            // once per block), else the target's own grid.
+            let cached = match &side {
+                Some(side) => {
+                    self.cache.grid_of(&**self.target(), self.store.as_ref(), side, cands, &mut scores)?
+                }
+                None => false,
+            };
+            if !cached && !self.target().score_grid(self.store.as_ref(), &src_ids, cands, t, &mut scores)? {
                 return Err(ServeError::State {
                     path: "scorer".into(),
                     why: "the target stopped scoring grids in the middle of a call".into(),
                 });
             }
-            // Source-major: `scores[j * cands.len() + ci]` scores `(src j, cands[ci])`.
-            for (ci, &d) in cands.iter().enumerate() {
-                for (j, r) in run.iter_mut().enumerate() {
-                    if keep(j, d) {
+            // Source-major: `scores[j * cands.len() + ci]` scores `(src j, cands[ci])`,
+            // so each source reads its own row. A candidate below a source's floor
+            // (its k-th best after a prune) can never enter its top-k: skipped.
+            let c = cands.len();
+            run.par_iter_mut().enumerate().for_each(|(j, r)| {
+                let row = &scores[j * c..(j + 1) * c];
+                for (&d, &sc) in cands.iter().zip(row) {
+                    // `!(<)`: a NaN stays, ranked as `best_k` ranks it.
+                    if !(sc < r.floor) && keep(j, d) {
                         r.cand.push(d);
-                        r.score.push(scores[j * cands.len() + ci]);
+                        r.score.push(sc);
                     }
                 }
-            }
-            for r in &mut run {
                 if r.cand.len() > 4 * k + piece {
                     r.prune(k);
                 }
-            }
+            });
         }
         Ok(run
             .into_iter()
