@@ -20,7 +20,7 @@ use crate::model::ModelError;
 use crate::model::api::{Carry, PairBatch, Pairs, Roots};
 use crate::model::inputs::i64s;
 use crate::model::parts::LinkDecoder;
-use crate::sample::neighbors::{NeighborSampler, SamplerConfig};
+use crate::sample::neighbors::{NeighborSampler, Sampled, SamplerConfig};
 use crate::store::{EventId, NodeId, TemporalStore, Time};
 
 /// A family whose embeddings are per node and time.
@@ -61,6 +61,28 @@ pub fn score_pairs<M: NodeEmbedder + ?Sized>(
     })
 }
 
+/// Sample `nodes`' neighbourhoods at `times` from events `< cutoff` and embed them
+/// (no gradients): the part every scoring path shares. Also returns the sampled
+/// layers (what each embedding read).
+fn embed_at<M: NodeEmbedder + ?Sized>(
+    m: &M,
+    store: &dyn TemporalStore,
+    cutoff: EventId,
+    nodes: &[NodeId],
+    times: &[Time],
+    seed: u64,
+) -> Result<(Tensor, Vec<Sampled>), ModelError> {
+    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
+    let layers = sampler.sample_layers(nodes, times, cutoff)?;
+    let (emb, _) = tch::no_grad(|| m.embed(store, Roots { nodes, t: times, layers: &layers }))?;
+    Ok((emb, layers))
+}
+
+/// `x` (any shape) as host `f32`s, row-major.
+fn host(x: &Tensor) -> Result<Vec<f32>, ModelError> {
+    Ok(Vec::<f32>::try_from(x.contiguous().view([-1]).to_device(Device::Cpu))?)
+}
+
 /// Embed `nodes` at `times` (no gradients), project them as sources and
 /// destinations, and turn the logits `decode` makes of the two into probabilities
 /// on the host: the part [`score_pairs`] and [`score_grid`] share.
@@ -73,13 +95,10 @@ fn probabilities<M: NodeEmbedder + ?Sized>(
     seed: u64,
     decode: impl FnOnce(&Tensor, &Tensor, Device) -> Tensor,
 ) -> Result<Vec<f32>, ModelError> {
-    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
-    let layers = sampler.sample_layers(nodes, times, cutoff)?;
+    let (emb, _) = embed_at(m, store, cutoff, nodes, times, seed)?;
     tch::no_grad(|| {
-        let (emb, _) = m.embed(store, Roots { nodes, t: times, layers: &layers })?;
         let (ps, pd) = m.decoder().project(&emb);
-        let p = decode(&ps, &pd, m.embed_device()).sigmoid().reshape([-1]).to_device(Device::Cpu);
-        Ok(Vec::<f32>::try_from(p)?)
+        host(&decode(&ps, &pd, m.embed_device()).sigmoid())
     })
 }
 
@@ -126,26 +145,20 @@ pub fn candidate_rows<M: NodeEmbedder + ?Sized>(
     t: Time,
     seed: u64,
 ) -> Result<Option<CandidateRows>, ModelError> {
-    let cfg = m.embed_sampler(seed);
-    if cfg.fanouts.len() > 1 {
+    let fanouts = m.embed_sampler(seed).fanouts;
+    if fanouts.len() > 1 {
         return Ok(None);
     }
     let width = m.decoder().width();
     if cand.is_empty() {
         return Ok(Some(CandidateRows {
             width,
-            k: cfg.fanouts.first().copied().unwrap_or(0),
+            k: fanouts.first().copied().unwrap_or(0),
             ..Default::default()
         }));
     }
-    let sampler = NeighborSampler::new(store, cfg)?;
-    let times = vec![t; cand.len()];
-    let layers = sampler.sample_layers(cand, &times, cutoff)?;
-    let rows = tch::no_grad(|| -> Result<Vec<f32>, ModelError> {
-        let (emb, _) = m.embed(store, Roots { nodes: cand, t: &times, layers: &layers })?;
-        let pd = m.decoder().project_dst(&emb).contiguous().view([-1]).to_device(Device::Cpu);
-        Ok(Vec::<f32>::try_from(pd)?)
-    })?;
+    let (emb, layers) = embed_at(m, store, cutoff, cand, &vec![t; cand.len()], seed)?;
+    let rows = host(&tch::no_grad(|| m.decoder().project_dst(&emb)))?;
     let (k, reads) = match layers.first() {
         Some(l) => {
             let reads =
@@ -170,14 +183,8 @@ pub fn source_rows<M: NodeEmbedder + ?Sized>(
     if src.is_empty() {
         return Ok(Vec::new());
     }
-    let sampler = NeighborSampler::new(store, m.embed_sampler(seed))?;
-    let times = vec![t; src.len()];
-    let layers = sampler.sample_layers(src, &times, cutoff)?;
-    tch::no_grad(|| {
-        let (emb, _) = m.embed(store, Roots { nodes: src, t: &times, layers: &layers })?;
-        let ps = m.decoder().project_src(&emb).contiguous().view([-1]).to_device(Device::Cpu);
-        Ok(Vec::<f32>::try_from(ps)?)
-    })
+    let (emb, _) = embed_at(m, store, cutoff, src, &vec![t; src.len()], seed)?;
+    host(&tch::no_grad(|| m.decoder().project_src(&emb)))
 }
 
 /// [`crate::model::TemporalModel::batch_logits`] for a node-embedding family: every

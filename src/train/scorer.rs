@@ -68,13 +68,18 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> ModelScorer<M> {
         ModelScorer { model, batch_size: batch_size.max(1), seed, name }
     }
 
-    /// A query time the model can encode (finite).
-    fn check_time(&self, t: Time) -> Result<(), EvalError> {
-        if t.is_finite() {
-            Ok(())
-        } else {
-            Err(EvalError::Causality { scorer: self.name.clone(), why: format!("query time {t}") })
+    /// The cutoff to answer a shared query at `t` from (every event of `store`), or
+    /// `None` when the model's state is behind the store (the caller must go
+    /// through `score`); an error for a time the model cannot encode.
+    fn shared_cutoff(&self, store: &dyn TemporalStore, t: Time) -> Result<Option<EventId>, EvalError> {
+        let n = store.num_events();
+        if self.model.stateful() && self.model.absorbed() != n {
+            return Ok(None);
         }
+        if !t.is_finite() {
+            return Err(EvalError::Causality { scorer: self.name.clone(), why: format!("query time {t}") });
+        }
+        Ok(Some(n as EventId))
     }
 
     /// Check the graph fits the model (node count, feature widths).
@@ -162,14 +167,10 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         t: Time,
         out: &mut Vec<f64>,
     ) -> Result<bool, EvalError> {
-        let n = store.num_events();
-        if self.model.stateful() && self.model.absorbed() != n {
-            return Ok(false);
-        }
-        self.check_time(t)?;
+        let Some(cutoff) = self.shared_cutoff(store, t)? else { return Ok(false) };
         let grid = self
             .model
-            .score_grid(store, n as EventId, src, cand, t, self.seed)
+            .score_grid(store, cutoff, src, cand, t, self.seed)
             .map_err(|e| ev("scoring a grid of pairs", e))?;
         let Some(p) = grid else { return Ok(false) };
         out.clear();
@@ -183,14 +184,8 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         cand: &[NodeId],
         t: Time,
     ) -> Result<Option<CandidateRows>, EvalError> {
-        let n = store.num_events();
-        if self.model.stateful() && self.model.absorbed() != n {
-            return Ok(None);
-        }
-        self.check_time(t)?;
-        self.model
-            .candidate_rows(store, n as EventId, cand, t, self.seed)
-            .map_err(|e| ev("candidate rows", e))
+        let Some(cutoff) = self.shared_cutoff(store, t)? else { return Ok(None) };
+        self.model.candidate_rows(store, cutoff, cand, t, self.seed).map_err(|e| ev("candidate rows", e))
     }
 
     fn source_rows(
@@ -199,12 +194,8 @@ impl<M: DerefMut<Target = dyn TemporalModel> + Send + Sync> StreamScorer for Mod
         src: &[NodeId],
         t: Time,
     ) -> Result<Option<Vec<f32>>, EvalError> {
-        let n = store.num_events();
-        if self.model.stateful() && self.model.absorbed() != n {
-            return Ok(None);
-        }
-        self.check_time(t)?;
-        self.model.source_rows(store, n as EventId, src, t, self.seed).map_err(|e| ev("source rows", e))
+        let Some(cutoff) = self.shared_cutoff(store, t)? else { return Ok(None) };
+        self.model.source_rows(store, cutoff, src, t, self.seed).map_err(|e| ev("source rows", e))
     }
 
     fn side_decoder(&self) -> Option<SideDecoder> {
